@@ -1,0 +1,374 @@
+"""Crawl one site: robots.txt, the homepage, sitemaps, then internal pages breadth-first.
+
+The crawl is resumable: records passed as ``done`` are never fetched again; their links
+rebuild the frontier, so a redelivered task continues where the last run stopped and visits
+pages in the same order. Each new record is handed to ``on_record`` as soon as it is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from analysis.fetcher import FetchResult, Fetcher, is_html_type
+from analysis.html_facts import analyze_page
+from analysis.politeness import Politeness
+from analysis.robots import RobotsPolicy, fetch_robots
+from analysis.sitemap import SitemapLimits, collect_sitemaps
+from analysis.urls import DEFAULT_PORTS, InvalidURL, canonical_url, origin_of
+
+log = logging.getLogger(__name__)
+
+PRIORITY_PAGES = re.compile(
+    r"contact|about|impressum|imprint|kontakt|ueber-uns|uber-uns|uberuns", re.IGNORECASE
+)
+SKIPPED_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".ico", ".bmp", ".tif",
+    ".pdf", ".zip", ".gz", ".tgz", ".rar", ".7z", ".tar", ".dmg", ".exe", ".msi", ".apk",
+    ".mp3", ".mp4", ".m4a", ".wav", ".avi", ".mov", ".webm", ".mkv",
+    ".css", ".js", ".mjs", ".json", ".xml", ".rss", ".atom", ".txt", ".csv",
+    ".woff", ".woff2", ".ttf", ".otf", ".eot",
+    ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt",
+)
+MAX_LINK_LENGTH = 2048
+ROBOTS_BLOCKED = "blocked by robots.txt"
+
+EventSink = Callable[[str, dict], None]
+
+
+class SiteFailed(Exception):
+    """The site cannot be analysed (its homepage failed); ``reason`` names the cause."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class CrawlResult:
+    """Everything a crawl produced. ``records`` are in crawl order, resumed ones included."""
+
+    records: list[dict] = field(default_factory=list)
+    robots: dict = field(default_factory=dict)
+    sitemap: dict = field(default_factory=lambda: {"found": False, "url_count": 0})
+    stopped: bool = False
+
+
+def page_record(url: str, result: FetchResult, *, is_homepage: bool) -> dict:
+    """A PageRecord (see the analysis contract) for a fetch, not yet analysed."""
+    return {
+        "url": url,
+        "final_url": result.final_url,
+        "status_code": result.status_code,
+        "content_type": result.content_type,
+        "response_time_ms": result.response_time_ms,
+        "page_bytes": result.page_bytes,
+        "redirect_chain": list(result.redirect_chain),
+        "is_homepage": is_homepage,
+        "analysed": False,
+        "error": result.error,
+        "facts": None,
+    }
+
+
+def blocked_record(url: str) -> dict:
+    """The record of a page robots.txt did not let us fetch."""
+    return {
+        "url": url,
+        "final_url": url,
+        "status_code": None,
+        "content_type": None,
+        "response_time_ms": 0,
+        "page_bytes": 0,
+        "redirect_chain": [],
+        "is_homepage": False,
+        "analysed": False,
+        "error": ROBOTS_BLOCKED,
+        "facts": None,
+    }
+
+
+def _host_port(url: str) -> tuple[str, int] | None:
+    try:
+        scheme, host, port = origin_of(url)
+    except ValueError:
+        return None
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return host, port
+
+
+def _followable(url: str, site: tuple[str, int] | None) -> bool:
+    if not isinstance(url, str) or len(url) > MAX_LINK_LENGTH:
+        return False
+    if _host_port(url) != site:
+        return False
+    path = urlsplit(url).path.lower()
+    return not path.endswith(SKIPPED_EXTENSIONS)
+
+
+def prioritise(urls: Iterable[str]) -> list[str]:
+    """Contact/about/impressum pages first, otherwise document order (stable)."""
+    urls = list(urls)
+    first = [u for u in urls if PRIORITY_PAGES.search(urlsplit(u).path)]
+    return first + [u for u in urls if not PRIORITY_PAGES.search(urlsplit(u).path)]
+
+
+class _Crawl:
+    """State of one crawl; see :func:`crawl_site` for the contract."""
+
+    def __init__(
+        self,
+        start: str,
+        *,
+        max_pages: int,
+        fetcher: Fetcher,
+        politeness: Politeness,
+        done: Iterable[dict],
+        on_record: Callable[[dict], None],
+        should_stop: Callable[[], bool],
+        on_event: EventSink,
+        sitemap_limits: SitemapLimits | None,
+        max_other_records: int | None,
+    ) -> None:
+        self.start = start
+        self.max_pages = max(1, max_pages)
+        self.max_other = max_other_records if max_other_records is not None else max(
+            20, 2 * self.max_pages
+        )
+        self.fetcher = fetcher
+        self.politeness = politeness
+        self.on_record = on_record
+        self.should_stop = should_stop
+        self.on_event = on_event
+        self.sitemap_limits = sitemap_limits
+        self.done: dict[str, dict] = {}
+        for record in done:
+            self.done.setdefault(record["url"], record)
+        self.replayed: set[str] = set()
+        self.result = CrawlResult()
+        self.seen: set[str] = set()
+        self.page_finals: set[str] = set()
+        self.analysed = 0
+        self.others = 0
+        self.site: tuple[str, int] | None = None
+
+    # -- budget ---------------------------------------------------------------------------
+
+    def _pending_done_pages(self) -> int:
+        return sum(
+            1 for url, r in self.done.items() if r.get("analysed") and url not in self.replayed
+        )
+
+    def _budget_left(self) -> bool:
+        if self.analysed + self._pending_done_pages() >= self.max_pages:
+            return False
+        return self.others < self.max_other
+
+    def _stop_requested(self) -> bool:
+        if self.should_stop():
+            self.result.stopped = True
+            return True
+        return False
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _robots(self, url: str) -> RobotsPolicy:
+        policy = fetch_robots(url, self.fetcher, self.politeness)
+        if policy.crawl_delay is not None:
+            self.politeness.set_crawl_delay(url, policy.crawl_delay)
+        return policy
+
+    def _fetch(self, url: str) -> FetchResult:
+        return self.fetcher.fetch(url, politeness=self.politeness, want_body=is_html_type)
+
+    def _analyse(self, record: dict, result: FetchResult) -> None:
+        """Fill facts/analysed/error of a record from a successful fetch."""
+        if record["error"] is not None:
+            return
+        if result.body_skipped or not result.is_html:
+            record["error"] = f"not HTML ({(result.content_type or '').split(';')[0].strip()})"
+            return
+        try:
+            record["facts"] = analyze_page(result.body, result.final_url, result.headers)
+        except Exception as exc:  # a page we cannot analyse must not end the crawl
+            log.exception("analysis failed for %s", result.final_url)
+            record["error"] = f"analysis failed: {type(exc).__name__}"
+            return
+        record["analysed"] = True
+
+    def _emit(self, record: dict) -> None:
+        if record["error"] == ROBOTS_BLOCKED:
+            self.on_event("robots_blocked", {"url": record["url"]})
+        elif record["status_code"] is None or not record["analysed"]:
+            self.on_event(
+                "fetch_failed",
+                {"url": record["url"], "status_code": record["status_code"],
+                 "error": record["error"]},
+            )
+        else:
+            self.on_event(
+                "page_fetched",
+                {"url": record["url"], "status_code": record["status_code"],
+                 "response_time_ms": record["response_time_ms"]},
+            )
+
+    def _keep(self, record: dict, *, new: bool) -> None:
+        self.result.records.append(record)
+        self.seen.add(record["final_url"])
+        if record["analysed"]:
+            self.analysed += 1
+            self.page_finals.add(record["final_url"])
+        else:
+            self.others += 1
+        if new:
+            self.on_record(record)
+            self._emit(record)
+
+    def homepage(self) -> dict:
+        """Fetch (or replay) the homepage; raises SiteFailed if it cannot be analysed."""
+        replay = next((r for r in self.done.values() if r.get("is_homepage")), None)
+        if replay is not None:
+            self.replayed.add(replay["url"])
+            if not replay.get("analysed"):
+                raise SiteFailed(replay.get("error") or "homepage could not be analysed")
+            self.seen.add(replay["url"])
+            self._keep(replay, new=False)
+            return replay
+        result = self._fetch(self.start)
+        record = page_record(self.start, result, is_homepage=True)
+        self._analyse(record, result)
+        if not record["analysed"]:
+            self._emit(record)
+            raise SiteFailed(record["error"] or "homepage could not be analysed")
+        self.seen.add(self.start)
+        self._keep(record, new=True)
+        return record
+
+    def visit(self, url: str, robots: RobotsPolicy) -> dict | None:
+        """Replay or fetch one internal URL; None when it turned out to need no record."""
+        if url in self.done:
+            record = self.done[url]
+            self.replayed.add(url)
+            self._keep(record, new=False)
+            return record
+        if url in self.page_finals:
+            return None
+        if not robots.can_fetch(url):
+            record = blocked_record(url)
+            self._keep(record, new=True)
+            return record
+        result = self._fetch(url)
+        record = page_record(url, result, is_homepage=False)
+        if record["error"] is None:
+            if _host_port(result.final_url) != self.site:
+                record["error"] = f"redirected off-site to {result.final_url}"
+            elif result.final_url != url and result.final_url in self.page_finals:
+                record["error"] = f"same page as {result.final_url}"
+        self._analyse(record, result)
+        self._keep(record, new=True)
+        return record
+
+    def _links(self, record: dict) -> list[str]:
+        facts = record.get("facts") or {}
+        fresh = []
+        for link in facts.get("links") or []:
+            if link not in self.seen and _followable(link, self.site):
+                self.seen.add(link)
+                fresh.append(link)
+        return fresh
+
+    def pages(self, home: dict, robots: RobotsPolicy) -> None:
+        """Breadth-first over internal links, within the page and record budgets."""
+        level = self._links(home) if not robots.homepage_only else []
+        while level:
+            next_level: list[str] = []
+            for url in prioritise(level):
+                if url not in self.done:
+                    if self._stop_requested():
+                        return
+                    if not self._budget_left():
+                        continue  # only resumed records can still be replayed
+                record = self.visit(url, robots)
+                if record is not None and record["analysed"]:
+                    next_level.extend(self._links(record))
+            level = next_level
+
+    def sitemaps(self, robots: RobotsPolicy, site_url: str) -> dict:
+        if robots.homepage_only:
+            return {"found": False, "url_count": 0}
+        urls = list(robots.facts["sitemaps"])
+        if not urls:
+            parts = urlsplit(site_url)
+            fallback = urlunsplit((parts.scheme, parts.netloc, "/sitemap.xml", "", ""))
+            if robots.can_fetch(fallback):
+                urls = [fallback]
+        return collect_sitemaps(
+            urls, self.fetcher, self.politeness,
+            limits=self.sitemap_limits, should_stop=self.should_stop,
+        )
+
+    def run(self) -> CrawlResult:
+        if self._stop_requested():
+            return self.result
+        robots = self._robots(self.start)
+        home = self.homepage()
+        final = home["final_url"]
+        self.site = _host_port(final)
+        if origin_of(final) != origin_of(self.start):
+            robots = self._robots(final)
+        self.result.robots = robots.facts
+        if robots.homepage_only:
+            self.on_event("robots_blocked", {"url": None, "reason": robots.reason})
+        if not self._stop_requested():
+            self.result.sitemap = self.sitemaps(robots, final)
+        if not self.result.stopped:
+            self.pages(home, robots)
+        for url, record in self.done.items():
+            if url not in self.replayed:
+                self.replayed.add(url)
+                self.result.records.append(record)
+        return self.result
+
+
+def crawl_site(
+    start_url: str,
+    *,
+    max_pages: int,
+    fetcher: Fetcher,
+    politeness: Politeness,
+    done: Iterable[dict] = (),
+    on_record: Callable[[dict], None] = lambda record: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_event: EventSink = lambda kind, data: None,
+    sitemap_limits: SitemapLimits | None = None,
+    max_other_records: int | None = None,
+) -> CrawlResult:
+    """Crawl ``start_url``'s site: at most ``max_pages`` analysed pages, homepage included.
+
+    Raises SiteFailed when the homepage cannot be analysed (4xx/5xx, too large, timeout,
+    redirect loop, refused address, network error, not HTML). ``should_stop`` is polled before
+    each request; when it answers True the crawl ends early with ``stopped=True``. Records
+    that did not yield a page (4xx/5xx, robots-blocked, not HTML) are capped at
+    ``max_other_records`` (default ``max(20, 2 * max_pages)``).
+    """
+    try:
+        start = canonical_url(start_url)
+    except InvalidURL as exc:
+        raise SiteFailed(f"invalid URL: {exc}") from None
+    crawl = _Crawl(
+        start,
+        max_pages=max_pages,
+        fetcher=fetcher,
+        politeness=politeness,
+        done=done,
+        on_record=on_record,
+        should_stop=should_stop,
+        on_event=on_event,
+        sitemap_limits=sitemap_limits,
+        max_other_records=max_other_records,
+    )
+    return crawl.run()

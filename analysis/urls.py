@@ -1,0 +1,86 @@
+"""URL normalisation shared by batch input, the crawler and the analysers."""
+
+from __future__ import annotations
+
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_URL_LENGTH = 2048
+
+
+class InvalidURL(ValueError):
+    """A submitted URL that cannot be analysed; the message says why."""
+
+
+def _host_to_ascii(host: str) -> str:
+    host = host.strip().rstrip(".").lower()
+    if not host:
+        raise InvalidURL("missing host")
+    if host.startswith("["):
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidURL(f"invalid host name: {host!r}") from exc
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, drop the default port and the fragment, empty path -> '/'."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    host = _host_to_ascii(host) if host else ""
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"invalid port in {url!r}") from exc
+    netloc = host
+    if port is not None and DEFAULT_PORTS.get(scheme) != port:
+        netloc = f"{host}:{port}"
+    if parts.username:
+        userinfo = parts.username + (f":{parts.password}" if parts.password else "")
+        netloc = f"{userinfo}@{netloc}"
+    path = parts.path or "/"
+    return urlunsplit(SplitResult(scheme, netloc, path, parts.query, ""))
+
+
+def normalize_input_url(raw: str) -> str:
+    """Turn what a user typed into an absolute http(s) URL, or raise InvalidURL naming the cause.
+
+    A missing scheme becomes https; IDN hosts become punycode; the result is canonical.
+    """
+    if not isinstance(raw, str):
+        raise InvalidURL("URL must be a string")
+    text = raw.strip()
+    if not text:
+        raise InvalidURL("empty URL")
+    if len(text) > MAX_URL_LENGTH:
+        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() for ch in text) or any(ord(ch) < 32 for ch in text):
+        raise InvalidURL("URL contains whitespace or control characters")
+    if "://" not in text:
+        if text.startswith("//"):
+            text = "https:" + text
+        else:
+            text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported scheme {parts.scheme!r}: only http and https")
+    if not parts.hostname:
+        raise InvalidURL("missing host")
+    host = parts.hostname
+    if not host.startswith("[") and ":" not in host:
+        label_ok = all(0 < len(label) <= 63 for label in host.rstrip(".").split("."))
+        if not label_ok:
+            raise InvalidURL(f"invalid host name: {host!r}")
+    return canonical_url(text)
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL: the unit of politeness."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    return scheme, (parts.hostname or "").lower(), port

@@ -1,0 +1,108 @@
+"""Configuration classes, read from the environment.
+
+Embedded defaults (no services to install): SQLite and Celery's filesystem transport,
+both under ``instance/``. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL
+and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("RIVALSCOPE_INSTANCE", BASE_DIR / "instance"))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def filesystem_broker_options(folder: Path) -> dict:
+    """Transport options for kombu's filesystem transport rooted at ``folder``."""
+    queue = folder / "queue"
+    processed = folder / "processed"
+    for path in (queue, processed):
+        path.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "processed_folder": str(processed),
+        "store_processed": False,
+        "control_folder": str(folder / "control"),
+    }
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-change-me")
+    DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'rivalscope.db'}")
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    BROKER_FOLDER = Path(os.environ.get("BROKER_FOLDER", INSTANCE_DIR / "broker"))
+    DB_POOLER = os.environ.get("DB_POOLER", "")  # "" or "transaction"
+    DB_POOL_SIZE = _int("DB_POOL_SIZE", 5)
+    DB_MAX_OVERFLOW = _int("DB_MAX_OVERFLOW", 5)
+    DB_POOL_TIMEOUT = _float("DB_POOL_TIMEOUT", 3.0)
+    DB_POOL_RECYCLE = _int("DB_POOL_RECYCLE", 1800)
+    DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5)
+    DB_STATEMENT_TIMEOUT_MS = _int("DB_STATEMENT_TIMEOUT_MS", 30000)
+    DB_IDLE_IN_TX_TIMEOUT_MS = _int("DB_IDLE_IN_TX_TIMEOUT_MS", 60000)
+    SQLITE_BUSY_TIMEOUT_MS = _int("SQLITE_BUSY_TIMEOUT_MS", 5000)
+    MAX_URLS_PER_BATCH = _int("MAX_URLS_PER_BATCH", 50)
+    FETCH_ALLOW_NETWORKS = os.environ.get("FETCH_ALLOW_NETWORKS", "")
+    ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+    FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH", "")
+    FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
+    STALE_SESSION_SECONDS = _int("STALE_SESSION_SECONDS", 300)
+    SITE_LEASE_SECONDS = _int("SITE_LEASE_SECONDS", 900)
+    API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 24 * 30)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PREFERRED_URL_SCHEME = os.environ.get("PREFERRED_URL_SCHEME", "http")
+    SESSION_COOKIE_SECURE = PREFERRED_URL_SCHEME == "https"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    WTF_CSRF_ENABLED = True
+    CELERY_TASK_ALWAYS_EAGER = False
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    """`make run`: embedded defaults."""
+
+    ENV_NAME = "development"
+
+
+class TestConfig(Config):
+    """Tests: the database comes from TEST_DATABASE_URL, DATABASE_URL or a temp SQLite file."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    DATABASE_URL = os.environ.get(
+        "TEST_DATABASE_URL",
+        os.environ.get("DATABASE_URL", "sqlite:///" + str(INSTANCE_DIR / "test.db")))
+    DB_POOL_TIMEOUT = _float("DB_POOL_TIMEOUT", 2.0)
+
+
+class ProductionConfig(Config):
+    """Production: SECRET_KEY must be set."""
+
+    ENV_NAME = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """The config class named by RIVALSCOPE_ENV (default development)."""
+    return CONFIGS[os.environ.get("RIVALSCOPE_ENV", "development")]

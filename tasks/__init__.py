@@ -1,0 +1,1 @@
+"""Celery tasks: thin, they call utils.db_operations and analysis/."""

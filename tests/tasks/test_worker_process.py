@@ -1,0 +1,73 @@
+"""A real Celery worker process (threads pool) writes through its thread-scoped session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from models import ProcessSnapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_env(test_settings: dict) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "RIVALSCOPE_ENV": "test",
+        "RIVALSCOPE_ROLE": "worker",
+        "DATABASE_URL": test_settings["DATABASE_URL"],
+        "TEST_DATABASE_URL": test_settings["DATABASE_URL"],
+        "CELERY_BROKER_URL": test_settings["CELERY_BROKER_URL"],
+        "BROKER_FOLDER": str(test_settings["BROKER_FOLDER"]),
+        "FETCH_ALLOW_NETWORKS": test_settings["FETCH_ALLOW_NETWORKS"],
+    })
+    return env
+
+
+def start_worker(test_settings: dict, queue: str, *extra: str) -> subprocess.Popen:
+    """Start ``celery worker --pool threads`` on its own queue; stopped by the caller."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--pool", "threads",
+         "--concurrency", "2", "-Q", queue, "--without-gossip", "--without-mingle",
+         "--loglevel", "INFO", "-n", f"{queue}@%h", *extra],
+        cwd=ROOT, env=worker_env(test_settings), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def stop_worker(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return process.stdout.read() if process.stdout else ""
+
+
+def test_worker_task_writes_through_its_thread_session(app, committed, test_settings):
+    queue = f"test-worker-{os.getpid()}"
+    worker = start_worker(test_settings, queue)
+    try:
+        celery = app.extensions["celery"]
+        celery.send_task("maintenance.publish_snapshot", queue=queue)
+        deadline = time.monotonic() + 60
+        row = None
+        while time.monotonic() < deadline and row is None:
+            assert worker.poll() is None, stop_worker(worker)
+            committed.rollback()
+            row = committed.scalar(sa.select(ProcessSnapshot).where(
+                ProcessSnapshot.role == "worker"))
+            time.sleep(0.3)
+        assert row is not None, "the worker never stored its snapshot"
+        assert row.pid == worker.pid
+        # The task's own session was open while it ran and closed afterwards.
+        assert row.data["by_scope"]["task"] == 1
+    finally:
+        output = stop_worker(worker)
+    assert "Traceback" not in output, output

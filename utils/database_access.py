@@ -1,0 +1,143 @@
+"""Engines, per backend, and the unit-of-work session for workers, scripts and the CLI.
+
+PostgreSQL: QueuePool with a small ``pool_timeout``, ``pool_pre_ping``, ``pool_recycle``,
+``application_name=rivalscope-<role>`` and per-connection timeouts. Behind a transaction
+pooler (``DB_POOLER=transaction``) there is no startup ``options`` and no session state:
+NullPool, and timeouts are set per role on the server.
+SQLite: WAL, ``busy_timeout`` and ``foreign_keys=ON`` on every connect.
+
+Fork safety: every engine built here is disposed (``close=False``) in a forked child,
+whatever forked, and a checkout refuses a connection created in another process.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from utils.db_session_manager import SESSION_MANAGER, SessionManager
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def normalize_database_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` to ``postgresql+psycopg2://``."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def backend_of(url: str) -> str:
+    """'postgresql' or 'sqlite' (the dialect name)."""
+    return make_url(normalize_database_url(url)).get_backend_name()
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    return make_url(normalize_database_url(url)).render_as_string(hide_password=True)
+
+
+def engine_options(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
+    """Keyword arguments for ``create_engine`` for this backend, pooler mode and role.
+
+    ``settings`` is a mapping with the Config keys (``app.config`` or ``vars(Config)``).
+    """
+    config = SimpleNamespace(**{k: settings[k] for k in settings if k.isupper()})
+    url = normalize_database_url(config.DATABASE_URL)
+    if backend_of(url) == "sqlite":
+        return {"connect_args": {"timeout": config.SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                 "check_same_thread": False},
+                "pool_size": config.DB_POOL_SIZE, "max_overflow": config.DB_MAX_OVERFLOW,
+                "pool_timeout": config.DB_POOL_TIMEOUT}
+    connect_args: dict[str, Any] = {
+        "application_name": f"rivalscope-{role}",
+        "connect_timeout": config.DB_CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+    }
+    if config.DB_POOLER == "transaction":
+        return {"poolclass": NullPool, "connect_args": connect_args}
+    connect_args["options"] = (
+        f"-c statement_timeout={config.DB_STATEMENT_TIMEOUT_MS}"
+        f" -c idle_in_transaction_session_timeout={config.DB_IDLE_IN_TX_TIMEOUT_MS}"
+    )
+    return {
+        "pool_size": config.DB_POOL_SIZE,
+        "max_overflow": config.DB_MAX_OVERFLOW,
+        "pool_timeout": config.DB_POOL_TIMEOUT,
+        "pool_recycle": config.DB_POOL_RECYCLE,
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+
+
+def build_engine(url: str, options: dict[str, Any], manager: SessionManager = SESSION_MANAGER
+                 ) -> Engine:
+    """Create an engine and install the connect, fork-safety and tracking events."""
+    engine = create_engine(normalize_database_url(url), **options)
+    install_engine_events(engine, manager)
+    return engine
+
+
+def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANAGER) -> None:
+    """SQLite pragmas, the pid check on checkout and pool tracking for the session manager."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _remember_pid)
+    event.listen(engine.pool, "checkout", _refuse_foreign_pid)
+    event.listen(engine.pool, "checkout", manager.on_checkout)
+    event.listen(engine.pool, "checkin", manager.on_checkin)
+    manager.track_engine(engine)
+    _ENGINES.add(engine)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _refuse_foreign_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    pid = os.getpid()
+    if record.info.get("pid") != pid:
+        # A connection inherited through fork: never use the parent's socket.
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise exc.DisconnectionError(
+            f"connection belongs to pid {record.info.get('pid')}, not {pid}"
+        )
+
+
+def _dispose_inherited_pools() -> None:
+    """In a forked child: drop the parent's pooled connections without closing their sockets."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+    SESSION_MANAGER.after_fork()
+
+
+os.register_at_fork(after_in_child=_dispose_inherited_pools)
+
+
+def get_sync_session(engine: Engine, *, scope: str = "thread", owner: str = "script"
+                     ) -> AbstractContextManager[Session]:
+    """A unit of work: commit on success, roll back on error, always close.
+
+    For workers, scripts and the CLI; web requests use ``db.session``.
+    """
+    return SESSION_MANAGER.managed_session(engine, scope=scope, owner=owner)

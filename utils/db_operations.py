@@ -1,0 +1,18 @@
+"""The operations routes and tasks call: one small class per aggregate.
+
+Each takes the session explicitly; none opens one.
+"""
+
+from utils.operations.batches import BatchOps, ComparisonOps, EventOps, PageOps, SiteOps
+from utils.operations.system import (
+    HealthCheckOps,
+    MaintenanceOps,
+    SnapshotOps,
+    SystemLogOps,
+)
+from utils.operations.users import UserOps
+
+__all__ = [
+    "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "MaintenanceOps", "PageOps",
+    "SiteOps", "SnapshotOps", "SystemLogOps", "UserOps",
+]

@@ -1,0 +1,1 @@
+"""Operation classes per aggregate; import them from ``utils.db_operations``."""
