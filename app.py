@@ -37,9 +37,11 @@ def register_extensions(app: Flask) -> None:
 
     from models import db
     from tasks.celery_app import celery_init_app
+    from utils.auth import init_auth
     from utils.request_scope import init_request_scope
 
     db.init_app(app)
+    init_auth(app)
     Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     init_request_scope(app, db)
     celery_init_app(app)

@@ -56,6 +56,11 @@ class Config:
     SQLITE_BUSY_TIMEOUT_MS = _int("SQLITE_BUSY_TIMEOUT_MS", 5000)
     MAX_URLS_PER_BATCH = _int("MAX_URLS_PER_BATCH", 50)
     FETCH_ALLOW_NETWORKS = os.environ.get("FETCH_ALLOW_NETWORKS", "")
+    FETCH_DELAY_SECONDS = _float("FETCH_DELAY_SECONDS", 1.0)  # per origin, between requests
+    FETCH_MAX_CRAWL_DELAY = _float("FETCH_MAX_CRAWL_DELAY", 10.0)
+    FETCH_PER_ORIGIN = _int("FETCH_PER_ORIGIN", 1)  # requests in flight per origin
+    FETCH_TOTAL_TIMEOUT = _float("FETCH_TOTAL_TIMEOUT", 20.0)
+    FETCH_MAX_BODY_BYTES = _int("FETCH_MAX_BODY_BYTES", 5 * 1024 * 1024)
     ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
     FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH", "")
     FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
@@ -84,6 +89,7 @@ class TestConfig(Config):
 
     ENV_NAME = "test"
     TESTING = True
+    FETCH_DELAY_SECONDS = _float("FETCH_DELAY_SECONDS", 0.0)
     DATABASE_URL = os.environ.get(
         "TEST_DATABASE_URL",
         os.environ.get("DATABASE_URL", "sqlite:///" + str(INSTANCE_DIR / "test.db")))

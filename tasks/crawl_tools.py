@@ -1,0 +1,46 @@
+"""The fetcher and politeness gate shared by every thread of one worker process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from analysis.fetcher import FetchConfig, Fetcher
+from analysis.politeness import Politeness
+from analysis.ssrf import parse_allow_networks
+
+_LOCK = threading.Lock()
+
+
+@dataclass
+class CrawlTools:
+    fetcher: Fetcher
+    politeness: Politeness
+
+
+def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
+    """A fetcher and a politeness gate configured from the Flask config."""
+    fetch_config = FetchConfig(
+        allow_networks=tuple(parse_allow_networks(config.get("FETCH_ALLOW_NETWORKS", ""))),
+        total_timeout=config["FETCH_TOTAL_TIMEOUT"],
+        max_body_bytes=config["FETCH_MAX_BODY_BYTES"],
+    )
+    politeness = Politeness(concurrency=config["FETCH_PER_ORIGIN"],
+                            default_delay=config["FETCH_DELAY_SECONDS"],
+                            max_delay=config["FETCH_MAX_CRAWL_DELAY"])
+    return CrawlTools(Fetcher(fetch_config), politeness)
+
+
+def crawl_tools_for(celery: Celery) -> CrawlTools:
+    """One CrawlTools per worker process, kept on the Celery app (built on first use)."""
+    tools = getattr(celery, "crawl_tools", None)
+    if tools is None:
+        with _LOCK:
+            tools = getattr(celery, "crawl_tools", None)
+            if tools is None:
+                tools = build_crawl_tools(celery.flask_app.config)
+                celery.crawl_tools = tools
+    return tools

@@ -1,0 +1,186 @@
+"""Per-origin politeness: delays and concurrency are per (scheme, host, port)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from analysis.politeness import Politeness
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_delay_is_applied_between_requests_to_one_origin():
+    clock = FakeClock()
+    gate = Politeness(default_delay=2.0, clock=clock, sleep=clock.sleep)
+    with gate.slot("http://a.example/1"):
+        pass
+    with gate.slot("http://a.example/2"):
+        pass
+    with gate.slot("http://a.example/3"):
+        clock.now += 0.5  # a slow request: the delay counts from its end
+    with gate.slot("http://a.example/4"):
+        pass
+    assert clock.sleeps == [2.0, 2.0, 2.0]
+
+
+def test_different_origins_do_not_wait_for_each_other():
+    clock = FakeClock()
+    gate = Politeness(default_delay=5.0, clock=clock, sleep=clock.sleep)
+    for url in ("http://127.0.0.1:8001/", "http://127.0.0.1:8002/", "https://127.0.0.1:8001/",
+                "http://localhost:8001/"):
+        with gate.slot(url):
+            pass
+    assert clock.sleeps == []
+    assert len(gate.origins()) == 4
+
+
+def test_default_port_is_the_same_origin_as_explicit_port():
+    clock = FakeClock()
+    gate = Politeness(default_delay=1.0, clock=clock, sleep=clock.sleep)
+    with gate.slot("https://a.example/"):
+        pass
+    with gate.slot("https://A.example:443/x"):
+        pass
+    assert clock.sleeps == [1.0]
+
+
+def test_crawl_delay_is_capped_and_never_below_default():
+    gate = Politeness(default_delay=0.5, max_delay=10.0)
+    assert gate.set_crawl_delay("http://a.example/", 3) == 3.0
+    assert gate.delay_for("http://a.example/page") == 3.0
+    assert gate.set_crawl_delay("http://a.example/", 3600) == 10.0
+    assert gate.set_crawl_delay("http://a.example/", 0.1) == 0.5
+    assert gate.set_crawl_delay("http://a.example/", None) == 0.5
+    assert gate.delay_for("http://b.example/") == 0.5
+
+
+def test_same_origin_is_serialised_across_threads():
+    gate = Politeness(default_delay=0.0)
+    inside = threading.Event()
+    release = threading.Event()
+    second_in = threading.Event()
+
+    def holder():
+        with gate.slot("http://127.0.0.1:8001/a"):
+            inside.set()
+            release.wait(10)
+
+    def contender():
+        with gate.slot("http://127.0.0.1:8001/b"):
+            second_in.set()
+
+    t1 = threading.Thread(target=holder)
+    t1.start()
+    assert inside.wait(5)
+    t2 = threading.Thread(target=contender)
+    t2.start()
+    assert not second_in.wait(0.3)  # blocked while the first request holds the origin
+    release.set()
+    assert second_in.wait(5)
+    t1.join(5)
+    t2.join(5)
+
+
+def test_two_ports_on_one_host_are_not_serialised_together():
+    gate = Politeness(default_delay=0.0)
+    inside = threading.Event()
+    release = threading.Event()
+    other_in = threading.Event()
+
+    def holder():
+        with gate.slot("http://127.0.0.1:8001/a"):
+            inside.set()
+            release.wait(10)
+
+    def other_port():
+        with gate.slot("http://127.0.0.1:8002/a"):
+            other_in.set()
+
+    t1 = threading.Thread(target=holder)
+    t1.start()
+    assert inside.wait(5)
+    t2 = threading.Thread(target=other_port)
+    t2.start()
+    try:
+        assert other_in.wait(5)  # entered while port 8001 is still held
+    finally:
+        release.set()
+        t1.join(5)
+        t2.join(5)
+
+
+def test_concurrency_allows_that_many_requests_per_origin():
+    gate = Politeness(concurrency=2, default_delay=0.0)
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+    count = 0
+    lock = threading.Lock()
+
+    def worker():
+        nonlocal count
+        with gate.slot("http://a.example/"):
+            with lock:
+                count += 1
+            entered.release()
+            release.wait(10)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
+    assert not entered.acquire(timeout=0.3)
+    assert count == 2
+    release.set()
+    assert entered.acquire(timeout=5)
+    for t in threads:
+        t.join(5)
+
+
+def test_real_delay_between_threads_on_one_origin():
+    gate = Politeness(default_delay=0.2)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def worker():
+        with gate.slot("http://127.0.0.1:9/"):
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    starts.sort()
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) == 3 and all(gap >= 0.19 for gap in gaps)
+
+
+def test_idle_origins_are_forgotten():
+    clock = FakeClock()
+    gate = Politeness(default_delay=0.0, idle_expiry=60, clock=clock, sleep=clock.sleep)
+    with gate.slot("http://old.example/"):
+        pass
+    clock.now += 120
+    with gate.slot("http://new.example/"):
+        pass
+    assert gate.origins() == [("http", "new.example", 80)]
+
+
+def test_invalid_concurrency_is_rejected():
+    with pytest.raises(ValueError):
+        Politeness(concurrency=0)
