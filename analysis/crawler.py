@@ -18,7 +18,7 @@ from analysis.html_facts import analyze_page
 from analysis.politeness import Politeness
 from analysis.robots import RobotsPolicy, fetch_robots
 from analysis.sitemap import SitemapLimits, collect_sitemaps
-from analysis.urls import DEFAULT_PORTS, InvalidURL, canonical_url, origin_of
+from analysis.urls import DEFAULT_PORTS, canonical_url, origin_of
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def crawl_site(
     """
     try:
         start = canonical_url(start_url)
-    except InvalidURL as exc:
+    except ValueError as exc:  # InvalidURL, or urllib's own complaint about brackets
         raise SiteFailed(f"invalid URL: {exc}") from None
     crawl = _Crawl(
         start,

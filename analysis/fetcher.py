@@ -224,7 +224,7 @@ class Fetcher:
         reader = _BodyReader(limit, truncate)
         try:
             current = canonical_url(url)
-        except InvalidURL as exc:
+        except ValueError as exc:  # InvalidURL, or urllib's own complaint about brackets
             return FetchResult(url=url, final_url=url, error=f"invalid URL: {exc}")
         if urlsplit(current).scheme not in ("http", "https") or not urlsplit(current).hostname:
             return FetchResult(url=current, final_url=current, error="invalid URL: not http(s)")

@@ -23,6 +23,7 @@ class _OriginState:
     slots: threading.BoundedSemaphore
     delay: float
     next_start: float = 0.0
+    last_end: float | None = None
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
 
@@ -81,13 +82,17 @@ class Politeness:
         """Apply a robots.txt crawl-delay to an origin; returns the delay now in force.
 
         The delay is never below ``default_delay`` and never above ``max_delay``;
-        ``None`` restores the default.
+        ``None`` restores the default. It applies from the end of the last request already
+        made (typically the robots.txt request that announced it).
         """
         origin = _as_origin(url_or_origin)
         wanted = self.default_delay if seconds is None else float(seconds)
         effective = min(max(wanted, self.default_delay), self.max_delay)
         with self._lock:
-            self._state(origin).delay = effective
+            state = self._state(origin)
+            state.delay = effective
+            if state.last_end is not None:
+                state.next_start = max(state.next_start, state.last_end + effective)
         return effective
 
     def delay_for(self, url_or_origin: str | Origin) -> float:
@@ -119,7 +124,7 @@ class Politeness:
                 with self._lock:
                     end = self._clock()
                     state.next_start = max(state.next_start, end + state.delay)
-                    state.last_used = end
+                    state.last_used = state.last_end = end
                 state.slots.release()
         finally:
             with self._lock:

@@ -24,7 +24,7 @@ from analysis.report import build_report
 from analysis.scoring import score_report
 from tasks.crawl_tools import crawl_tools_for
 from utils.db_error_handler import record_error
-from utils.db_operations import BatchOps, EventOps, PageOps, SiteOps
+from utils.db_operations import BatchOps, EventOps, LeaseNotHeld, PageOps, SiteOps
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,19 @@ class SiteRun:
 
     def finish(self, status: str, *, report: dict | None = None, scores: dict | None = None,
                error: str | None = None) -> str | None:
-        batch_status = SiteOps.finish(self.session, self.site_id, self.owner, status=status,
-                                      compare=compare, report=report, scores=scores,
-                                      error=error)
+        """Record the outcome (event first, so the timeline ends with the batch's)."""
         if status == "completed":
             self.event("site_completed", f"Analysed {self.site.url}: {self.pages} pages",
                        {"pages": self.pages})
         else:
             self.event("site_failed", f"Failed {self.site.url}: {error}", {"reason": error})
+        try:
+            batch_status = SiteOps.finish(self.session, self.site_id, self.owner,
+                                          status=status, compare=compare, report=report,
+                                          scores=scores, error=error)
+        except LeaseNotHeld:
+            self.session.rollback()
+            raise LeaseLost(self.site_id) from None
         self.session.commit()
         return batch_status
 
@@ -176,8 +181,11 @@ def analyze_site(self, site_id: int) -> str:
     except Exception as error:  # noqa: BLE001 - one bad site never breaks the batch
         log.exception("analysis of site %s failed", site_id)
         self.session.rollback()
-        SiteRun(self, site_id, owner).finish(
-            "failed", error=f"internal error: {type(error).__name__}: {error}"[:500])
+        try:
+            SiteRun(self, site_id, owner).finish(
+                "failed", error=f"internal error: {type(error).__name__}: {error}"[:500])
+        except LeaseLost:
+            return "lease lost"
         return "failed"
     return "retrying"
 

@@ -3,7 +3,14 @@
 Each takes the session explicitly; none opens one.
 """
 
-from utils.operations.batches import BatchOps, ComparisonOps, EventOps, PageOps, SiteOps
+from utils.operations.batches import (
+    BatchOps,
+    ComparisonOps,
+    EventOps,
+    LeaseNotHeld,
+    PageOps,
+    SiteOps,
+)
 from utils.operations.system import (
     HealthCheckOps,
     MaintenanceOps,
@@ -13,6 +20,6 @@ from utils.operations.system import (
 from utils.operations.users import UserOps
 
 __all__ = [
-    "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "MaintenanceOps", "PageOps",
+    "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld", "MaintenanceOps", "PageOps",
     "SiteOps", "SnapshotOps", "SystemLogOps", "UserOps",
 ]

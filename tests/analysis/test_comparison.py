@@ -57,7 +57,9 @@ def test_ties_give_several_winners():
 
 
 def test_none_never_wins_and_differs_from_zero():
-    failed = compare({"1": None, "2": report(images_missing_alt=0), "3": report(images_missing_alt=4)})
+    failed = compare(
+        {"1": None, "2": report(images_missing_alt=0), "3": report(images_missing_alt=4)}
+    )
     alt = metric(failed, "images_missing_alt")
     assert alt["values"] == {"1": None, "2": 0, "3": 4}
     assert alt["winners"] == ["2"]  # 0 wins a "lower" metric; None does not

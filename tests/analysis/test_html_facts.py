@@ -134,7 +134,8 @@ def test_header_charset_wins_over_bom_and_bom_char_never_kept():
 
 def test_unknown_or_refused_header_charset_falls_through():
     body = page('<meta charset="latin1"><title>Caf\xe9</title>').encode("latin-1")
-    assert analyze_page(body, URL, [("Content-Type", "text/html; charset=bogus")])["title"] == "Café"
+    bogus = [("Content-Type", "text/html; charset=bogus")]
+    assert analyze_page(body, URL, bogus)["title"] == "Café"
     assert "Caf\xe9" in decode_body(body, "text/html; charset=utf-7")
 
 
@@ -157,9 +158,7 @@ def test_empty_or_absent_title_is_null(head):
 
 
 def test_first_title_wins_and_svg_title_is_not_the_document_title():
-    html = page("", "<svg><title>icon</title></svg>") .replace(
-        "<head>", "<head><title>Real</title><title>Second</title>"
-    )
+    html = page("<title>Real</title><title>Second</title>", "<svg><title>icon</title></svg>")
     assert facts(html)["title"] == "Real"
     assert facts(page("", "<svg><title>icon</title></svg>"))["title"] is None
 
@@ -184,7 +183,8 @@ def test_canonical_resolved_first_wins_null_without_href():
         "canonical"
     ] == "https://e.com/d/b"
     assert facts(page('<link rel="canonical">'))["canonical"] is None
-    assert facts(page('<link rel="canonical"><link rel="canonical" href="/x">'))["canonical"] is None
+    first_has_no_href = '<link rel="canonical"><link rel="canonical" href="/x">'
+    assert facts(page(first_has_no_href))["canonical"] is None
     assert facts(page())["canonical"] is None
 
 

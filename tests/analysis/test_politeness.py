@@ -58,6 +58,17 @@ def test_default_port_is_the_same_origin_as_explicit_port():
     assert clock.sleeps == [1.0]
 
 
+def test_crawl_delay_counts_from_the_request_that_announced_it():
+    clock = FakeClock()
+    gate = Politeness(default_delay=0.0, clock=clock, sleep=clock.sleep)
+    with gate.slot("http://a.example/robots.txt"):
+        clock.now += 0.2
+    gate.set_crawl_delay("http://a.example/", 3)
+    with gate.slot("http://a.example/"):
+        pass
+    assert clock.sleeps == [3.0]
+
+
 def test_crawl_delay_is_capped_and_never_below_default():
     gate = Politeness(default_delay=0.5, max_delay=10.0)
     assert gate.set_crawl_delay("http://a.example/", 3) == 3.0
@@ -184,3 +195,29 @@ def test_idle_origins_are_forgotten():
 def test_invalid_concurrency_is_rejected():
     with pytest.raises(ValueError):
         Politeness(concurrency=0)
+
+
+def test_fetching_one_port_while_another_port_is_held(servers):
+    """Real servers: a held slot on one port does not stop a fetch from the other port."""
+    from tests.analysis.conftest import html, make_fetcher
+
+    first = servers.serve({"/": html("First")})
+    second = servers.serve({"/": html("Second")})
+    gate = Politeness(default_delay=0.0)
+    results = []
+    with make_fetcher() as fetcher, gate.slot(first.url("/")):
+        worker = threading.Thread(
+            target=lambda: results.append(fetcher.fetch(second.url("/"), politeness=gate))
+        )
+        worker.start()
+        worker.join(10)
+        assert results and results[0].error is None  # done while the first origin is held
+        blocked = threading.Thread(
+            target=lambda: results.append(fetcher.fetch(first.url("/"), politeness=gate))
+        )
+        blocked.start()
+        blocked.join(0.3)
+        assert blocked.is_alive()  # the same origin waits for the held slot
+    blocked.join(10)
+    assert len(results) == 2 and results[1].error is None
+    assert first.count("/") == 1 and second.count("/") == 1

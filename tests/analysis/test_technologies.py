@@ -128,5 +128,8 @@ def test_apache_coyote_is_not_apache():
 
 
 def test_jquery_plugins_are_not_jquery():
-    head = '<script src="/js/jquery-ui.min.js"></script><script src="/js/jquery.cookie.js"></script>'
+    head = (
+        '<script src="/js/jquery-ui.min.js"></script>'
+        '<script src="/js/jquery.cookie.js"></script>'
+    )
     assert "jQuery" not in techs(head)

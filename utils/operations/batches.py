@@ -14,6 +14,10 @@ from models.base import utcnow
 from utils.operations.common import upsert
 
 FINISHED_SITE = ("completed", "failed")
+
+
+class LeaseNotHeld(Exception):
+    """The site is no longer running under this owner's lease (cancelled or taken over)."""
 CompareFn = Callable[[dict[str, dict | None]], dict[str, Any]]
 
 
@@ -179,7 +183,8 @@ class SiteOps:
                error: str | None = None) -> str | None:
         """Finish the site (completed or failed) and, if it was the last, the batch.
 
-        Returns the batch's final status when this call finished the batch.
+        Returns the batch's final status when this call finished the batch; raises
+        LeaseNotHeld when the owner no longer holds the site.
         """
         site = session.get(Site, site_id)
         if site is None:
@@ -192,7 +197,7 @@ class SiteOps:
                     lease_until=None, finished_at=utcnow())
             .execution_options(synchronize_session=False))
         if updated.rowcount != 1:
-            return None
+            raise LeaseNotHeld(site_id)
         return BatchOps.complete_if_done(session, site.batch_id, compare)
 
     @staticmethod
