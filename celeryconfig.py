@@ -33,11 +33,6 @@ enable_utc = True
 # Task modules imported explicitly so every worker knows every task.
 imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks")
 
-task_routes = {
-    "maintenance.*": {"queue": "celery"},
-    "pipeline.*": {"queue": "celery"},
-}
-
 beat_schedule = {
     "cleanup-stale-db-sessions": {
         "task": "maintenance.cleanup_stale_db_sessions",

@@ -75,6 +75,7 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     WTF_CSRF_ENABLED = True
     CELERY_TASK_ALWAYS_EAGER = False
+    CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
     TESTING = False
 
 

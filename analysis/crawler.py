@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from analysis.fetcher import FetchResult, Fetcher, is_html_type
+from analysis.fetcher import Fetcher, FetchResult, is_html_type
 from analysis.html_facts import analyze_page
 from analysis.politeness import Politeness
 from analysis.robots import RobotsPolicy, fetch_robots

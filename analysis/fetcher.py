@@ -25,7 +25,7 @@ import httpx
 from analysis.body_decoding import BadEncoding, BodyTooLarge, decode_stream, parse_encodings
 from analysis.guarded_network import BlockedAddress, GuardedBackend, deadline
 from analysis.ssrf import AddressParseError, IPNetwork, judge_address, parse_ip
-from analysis.urls import InvalidURL, canonical_url
+from analysis.urls import canonical_url
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class Fetcher:
             if urlsplit(target).scheme.lower() not in ("http", "https"):
                 return None
             target = canonical_url(target)
-        except (InvalidURL, ValueError):
+        except ValueError:
             return None
         return target if urlsplit(target).hostname else None
 

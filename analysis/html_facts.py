@@ -19,6 +19,7 @@ from analysis.contacts import extract_emails, extract_social_profiles
 from analysis.decoding import decode_body
 from analysis.jsonld import jsonld_types
 from analysis.page_links import clean_href, document_base, resolve_http, summarize_links
+from analysis.parse_budget import truncate_for_parser
 from analysis.technologies import detect_technologies
 
 __all__ = ["SECURITY_HEADERS", "analyze_page", "decode_body", "normalize_headers"]
@@ -170,8 +171,11 @@ def count_words(text: str) -> int:
 
 
 def parse_html(body: bytes, content_type: str | None) -> LexborHTMLParser:
-    """Decode (DESIGN.md order) and parse a body, scripting disabled as the facts assume."""
-    text = decode_body(body, content_type)
+    """Decode (DESIGN.md order) and parse a body, scripting disabled as the facts assume.
+
+    A pathologically deep document is cut where the parser's work would explode.
+    """
+    text = truncate_for_parser(decode_body(body, content_type))
     return LexborHTMLParser(text.encode("utf-8", "replace"))
 
 

@@ -16,7 +16,7 @@ from lxml import etree
 
 from analysis.body_decoding import BadEncoding, BodyTooLarge, gunzip_bounded
 from analysis.fetcher import Fetcher, SlotProvider
-from analysis.urls import InvalidURL, canonical_url
+from analysis.urls import canonical_url
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def parse_sitemap(data: bytes) -> ParsedSitemap:
 def _key(url: str) -> str:
     try:
         return canonical_url(url)
-    except (InvalidURL, ValueError):
+    except ValueError:
         return url
 
 

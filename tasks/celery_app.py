@@ -73,6 +73,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery.config_from_object(celeryconfig)
     celery.conf.update(broker_settings(app.config))
     celery.conf.task_always_eager = app.config.get("CELERY_TASK_ALWAYS_EAGER", False)
+    celery.conf.task_default_queue = app.config.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
     celery.flask_app = app
     celery.set_default()
     _verify_database_on_start(app)

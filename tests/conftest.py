@@ -24,8 +24,15 @@ from utils.database_access import normalize_database_url
 from utils.db_error_handler import ERROR_STATS
 from utils.db_session_manager import SESSION_MANAGER
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BASE_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# Each test run gets its own PostgreSQL database and Celery queue, so runs never collide.
+RUN_ID = f"run{os.getpid()}"
+PG_URL = ""
+if BASE_PG_URL:
+    _base = sa.engine.make_url(normalize_database_url(BASE_PG_URL))
+    PG_URL = _base.set(database=f"{_base.database}_{RUN_ID}").render_as_string(
+        hide_password=False)
 
 
 def free_port() -> int:
@@ -34,11 +41,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def reset_postgres_schema(url: str) -> None:
-    engine = sa.create_engine(normalize_database_url(url), poolclass=NullPool)
-    with engine.begin() as connection:
-        connection.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(sa.text("CREATE SCHEMA public"))
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(normalize_database_url(BASE_PG_URL), poolclass=NullPool,
+                            isolation_level="AUTOCOMMIT")
+
+
+def create_run_database() -> None:
+    """A fresh database for this run, next to the one TEST_DATABASE_URL names."""
+    name = sa.engine.make_url(PG_URL).database
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
+def drop_run_database() -> None:
+    name = sa.engine.make_url(PG_URL).database
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
 
 
@@ -54,6 +76,7 @@ def test_settings(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "WTF_CSRF_ENABLED": False,
         "SECRET_KEY": "test-secret",
         "FETCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
+        "CELERY_TASK_DEFAULT_QUEUE": f"rivalscope-test-{RUN_ID}",
     }
 
 
@@ -61,13 +84,15 @@ def test_settings(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def app(test_settings: dict) -> Iterator[Flask]:
     """The app, with the schema created by the migrations (so they are tested too)."""
     if PG_URL:
-        reset_postgres_schema(PG_URL)
+        create_run_database()
     application = create_app(TestConfig, role="web", **test_settings)
     with application.app_context():
         upgrade()
     yield application
     with application.app_context():
         db.engine.dispose()
+    if PG_URL:
+        drop_run_database()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,6 @@ from utils.operations.system import (
 from utils.operations.users import UserOps
 
 __all__ = [
-    "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld", "MaintenanceOps", "PageOps",
-    "SiteOps", "SnapshotOps", "SystemLogOps", "UserOps",
+    "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld",
+    "MaintenanceOps", "PageOps", "SiteOps", "SnapshotOps", "SystemLogOps", "UserOps",
 ]

@@ -138,7 +138,9 @@ class _ServerRunner:
         site_ref: dict = {}
         server_cls = ThreadingHTTPServer
         if ":" in host:
-            server_cls = type("V6Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+            server_cls = type(
+                "V6Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6}
+            )
         server = server_cls((host, 0), _handler_class(site_ref, routes, fallback))
         server.daemon_threads = True
         site = TestSite(server, host)

@@ -114,6 +114,12 @@ def test_homepage_refused_by_ssrf_guard_fails_the_site(servers):
     assert site.paths() == []
 
 
+@pytest.mark.parametrize("bad", ["http://[::1/", "http://exa mple.com:99999/"])
+def test_invalid_start_url_fails_the_site(fetcher, bad):
+    with pytest.raises(SiteFailed, match="invalid URL"):
+        crawl(bad, fetcher)
+
+
 def test_homepage_timeout_fails_the_site(servers):
     def slow(h):
         import time
@@ -218,7 +224,9 @@ def test_sitemap_from_robots_index_gzip_and_self_reference(servers, fetcher):
             ),
             content_type="application/xml",
         ),
-        "/items.xml.gz": Reply(body=gzip.compress(urlset.encode()), content_type="application/gzip"),
+        "/items.xml.gz": Reply(
+            body=gzip.compress(urlset.encode()), content_type="application/gzip"
+        ),
         "/": html("Home"),
     })
     result = crawl(site.url("/"), fetcher)

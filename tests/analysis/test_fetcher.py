@@ -150,7 +150,9 @@ def test_deflate_body_zlib_wrapped_or_raw(servers, fetcher, raw):
 
 
 def test_corrupt_gzip_is_a_decoding_error(servers, fetcher):
-    site = servers.serve({"/": Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})})
+    site = servers.serve(
+        {"/": Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})}
+    )
     result = fetcher.fetch(site.url("/"))
     assert result.error is not None and result.error.startswith("content decoding failed")
 
@@ -336,6 +338,8 @@ def test_response_time_is_measured_to_the_full_body(servers, fetcher):
 def test_invalid_url_is_reported_not_raised(fetcher):
     assert fetcher.fetch("http://exa mple.com:99999/").error.startswith("invalid URL")
     assert fetcher.fetch("ftp://example.com/").error.startswith("invalid URL")
+    assert fetcher.fetch("http://[zz]/").error.startswith("invalid URL")
+    assert fetcher.fetch("http://[::1/").error.startswith("invalid URL")
 
 
 def test_fetcher_is_usable_from_several_threads(servers):

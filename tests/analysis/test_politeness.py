@@ -8,6 +8,7 @@ import time
 import pytest
 
 from analysis.politeness import Politeness
+from tests.analysis.conftest import html, make_fetcher
 
 
 class FakeClock:
@@ -199,8 +200,6 @@ def test_invalid_concurrency_is_rejected():
 
 def test_fetching_one_port_while_another_port_is_held(servers):
     """Real servers: a held slot on one port does not stop a fetch from the other port."""
-    from tests.analysis.conftest import html, make_fetcher
-
     first = servers.serve({"/": html("First")})
     second = servers.serve({"/": html("Second")})
     gate = Politeness(default_delay=0.0)

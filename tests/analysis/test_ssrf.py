@@ -23,6 +23,7 @@ from analysis.ssrf import (
     parse_ip,
     parse_ipv4_loose,
 )
+from tests.analysis.conftest import redirect
 
 REFUSED = [
     ("10.0.0.1", "private"),
@@ -268,6 +269,4 @@ def test_peer_address_is_checked_after_connecting(counting_listener, monkeypatch
 
 
 def _redirect_reply(location: str):
-    from tests.analysis.conftest import redirect
-
     return redirect(location)

@@ -25,17 +25,20 @@ def worker_env(test_settings: dict) -> dict:
         "CELERY_BROKER_URL": test_settings["CELERY_BROKER_URL"],
         "BROKER_FOLDER": str(test_settings["BROKER_FOLDER"]),
         "FETCH_ALLOW_NETWORKS": test_settings["FETCH_ALLOW_NETWORKS"],
+        "CELERY_TASK_DEFAULT_QUEUE": test_settings["CELERY_TASK_DEFAULT_QUEUE"],
     })
     return env
 
 
-def start_worker(test_settings: dict, queue: str, *extra: str) -> subprocess.Popen:
-    """Start ``celery worker --pool threads`` on its own queue; stopped by the caller."""
+def start_worker(test_settings: dict, queue: str | None = None, *extra: str,
+                 env: dict | None = None) -> subprocess.Popen:
+    """Start ``celery worker --pool threads`` (default: this run's queue); the caller stops it."""
+    queue = queue or test_settings["CELERY_TASK_DEFAULT_QUEUE"]
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--pool", "threads",
          "--concurrency", "2", "-Q", queue, "--without-gossip", "--without-mingle",
          "--loglevel", "INFO", "-n", f"{queue}@%h", *extra],
-        cwd=ROOT, env=worker_env(test_settings), stdout=subprocess.PIPE,
+        cwd=ROOT, env={**worker_env(test_settings), **(env or {})}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
