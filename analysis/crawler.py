@@ -354,6 +354,14 @@ def crawl_site(
     each request; when it answers True the crawl ends early with ``stopped=True``. Records
     that did not yield a page (4xx/5xx, robots-blocked, not HTML) are capped at
     ``max_other_records`` (default ``max(20, 2 * max_pages)``).
+
+    The homepage is always fetched (it is what the user asked for); robots.txt governs the
+    other pages. When the homepage redirects to another origin, that origin's robots.txt
+    applies to the crawl and is the one reported.
+
+    ``on_event(kind, data)`` kinds: ``"page_fetched"`` {url, status_code, response_time_ms};
+    ``"fetch_failed"`` {url, status_code, error}; ``"robots_blocked"`` {url} for one page, or
+    {url: None, reason} when robots.txt was unreachable and only the homepage is crawled.
     """
     try:
         start = canonical_url(start_url)

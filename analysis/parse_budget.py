@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 
-WORK_BUDGET = 1_000_000_000  # ~ a couple of seconds of parser work in the worst case
+WORK_BUDGET = 300_000_000  # about half a second of parser work in the worst case
 
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,30})")
+# A tag, and (looking no further than the next "<") whether it ends with "/>".
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]{0,30})(?:[^<>]{0,4096}?(/?)>)?")
+_FOREIGN = frozenset({"svg", "math"})  # inside these, "/>" really closes the element
 _NOT_NESTING = frozenset(
     {
         # void elements never hold children
@@ -30,10 +32,16 @@ def truncate_for_parser(text: str, budget: int = WORK_BUDGET) -> str:
     """``text`` unchanged, or cut at the first tag where the estimated parser work exceeds budget."""
     depth = 0
     work = 0
+    foreign = 0  # how many <svg>/<math> are open
     for match in _TAG.finditer(text):
-        closing, name = match.group(1), match.group(2).lower()
-        if name not in _NOT_NESTING:
-            depth = max(depth - 1, 0) if closing else depth + 1
+        closing, name, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _FOREIGN:
+            foreign = max(foreign - 1, 0) if closing else foreign + (not self_closing)
+        if closing:
+            if name not in _NOT_NESTING:
+                depth = max(depth - 1, 0)
+        elif name not in _NOT_NESTING and not (self_closing and (foreign or name in _FOREIGN)):
+            depth += 1
         work += depth
         if work > budget:
             return text[: match.start()]

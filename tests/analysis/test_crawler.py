@@ -236,6 +236,21 @@ def test_sitemap_from_robots_index_gzip_and_self_reference(servers, fetcher):
     assert result.robots["sitemaps"] == [f"{base}/index.xml"]
 
 
+def test_homepage_on_another_origin_uses_that_origins_robots(servers, fetcher):
+    target = servers.serve({
+        "/robots.txt": Reply(body="User-agent: *\nDisallow: /secret\n", content_type="text/plain"),
+        "/home": html("Moved", ["/secret", "/open"]),
+        "/open": html("Open"),
+    })
+    start = servers.serve({"/robots.txt": ROBOTS_404, "/": redirect(target.url("/home"), 301)})
+    result = crawl(start.url("/"), fetcher)
+    assert result.records[0]["final_url"] == target.url("/home")
+    assert result.robots["found"] and result.robots["disallow_count"] == 1
+    assert "/secret" not in target.paths()
+    assert target.count("/open") == 1
+    assert [r["analysed"] for r in result.records] == [True, False, True]
+
+
 def test_fallback_sitemap_xml(servers, fetcher):
     routes: dict = {"/robots.txt": ROBOTS_404, "/": html("Home")}
     site = servers.serve(routes)
