@@ -36,12 +36,14 @@ def register_extensions(app: Flask) -> None:
     from flask_migrate import Migrate
 
     from models import db
+    from routes.csrf import csrf
     from tasks.celery_app import celery_init_app
     from utils.auth import init_auth
     from utils.request_scope import init_request_scope
 
     db.init_app(app)
     init_auth(app)
+    csrf.init_app(app)
     Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     init_request_scope(app, db)
     celery_init_app(app)

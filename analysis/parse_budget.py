@@ -29,7 +29,7 @@ _NOT_NESTING = frozenset(
 
 
 def truncate_for_parser(text: str, budget: int = WORK_BUDGET) -> str:
-    """``text`` unchanged, or cut at the first tag where the estimated parser work exceeds budget."""
+    """``text`` unchanged, or cut at the first tag where the estimated parser work passes budget."""
     depth = 0
     work = 0
     foreign = 0  # how many <svg>/<math> are open

@@ -24,9 +24,19 @@ def _host_to_ascii(host: str) -> str:
         raise InvalidURL(f"invalid host name: {host!r}") from exc
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise InvalidURL(f"malformed URL: {exc}") from exc
+
+
 def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, drop the default port and the fragment, empty path -> '/'."""
-    parts = urlsplit(url.strip())
+    """Lower-case scheme and host, drop the default port and the fragment, empty path -> '/'.
+
+    Raises InvalidURL for a URL that cannot be parsed.
+    """
+    parts = _split(url.strip())
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
     if ":" in host and not host.startswith("["):
@@ -65,12 +75,16 @@ def normalize_input_url(raw: str) -> str:
             text = "https:" + text
         else:
             text = "https://" + text
-    parts = urlsplit(text)
+    parts = _split(text)
     if parts.scheme.lower() not in DEFAULT_PORTS:
         raise InvalidURL(f"unsupported scheme {parts.scheme!r}: only http and https")
-    if not parts.hostname:
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise InvalidURL(f"malformed URL: {exc}") from exc
+    if not host:
         raise InvalidURL("missing host")
-    host = parts.hostname
     if not host.startswith("[") and ":" not in host:
         label_ok = all(0 < len(label) <= 63 for label in host.rstrip(".").split("."))
         if not label_ok:

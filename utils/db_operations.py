@@ -11,6 +11,7 @@ from utils.operations.batches import (
     PageOps,
     SiteOps,
 )
+from utils.operations.reporting import ReportOps
 from utils.operations.system import (
     HealthCheckOps,
     MaintenanceOps,
@@ -21,5 +22,6 @@ from utils.operations.users import UserOps
 
 __all__ = [
     "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld",
-    "MaintenanceOps", "PageOps", "SiteOps", "SnapshotOps", "SystemLogOps", "UserOps",
+    "MaintenanceOps", "PageOps", "ReportOps", "SiteOps", "SnapshotOps", "SystemLogOps",
+    "UserOps",
 ]

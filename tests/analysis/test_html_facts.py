@@ -7,6 +7,7 @@ import json
 import pytest
 
 from analysis.html_facts import SECURITY_HEADERS, analyze_page, decode_body
+from analysis.parse_budget import truncate_for_parser
 
 URL = "https://example.com/"
 FACT_KEYS = {
@@ -380,3 +381,26 @@ def test_technologies_from_page():
     head = '<meta name="generator" content="WordPress 6.4.2">'
     result = facts(page(head), headers=[("Server", "nginx/1.25.3")])
     assert result["technologies"] == ["WordPress", "nginx"]
+
+
+# --- parser work bound ------------------------------------------------------------------------
+
+
+def test_ordinary_pages_are_never_cut():
+    body = (
+        "<div><ul>" + "<li><a href='/x'>x</a><p>text<br><img src=i>" * 5000 + "</ul></div>"
+        "<svg>" + "<path d='M0'/><rect/>" * 5000 + "</svg>"
+        + "<section><div></div></section>" * 5000
+    )
+    ordinary = page("<title>t</title>", body)
+    assert truncate_for_parser(ordinary, budget=5_000_000) == ordinary
+
+
+def test_pathologically_deep_document_is_cut_before_parsing():
+    hostile = "<p>start words</p>" + "<div>" * 60_000 + "deep" + "</div>" * 60_000
+    cut = truncate_for_parser(hostile, budget=10_000_000)
+    assert hostile.startswith(cut) and len(cut) < len(hostile) // 2
+    sneaky = "<x-a/>" * 20_000 + "<div></div>" * 20_000  # "/>" does not close HTML elements
+    assert len(truncate_for_parser(sneaky, budget=10_000_000)) < len(sneaky)
+    # the facts of what precedes the cut survive
+    assert facts(hostile)["word_count"] >= 2

@@ -1,0 +1,135 @@
+"""The API blueprint, its bearer-token gate, JSON body parsing and error raising.
+
+The API authenticates with ``Authorization: Bearer <token>`` only: a browser session cookie
+is never accepted here (the blueprint is exempt from CSRF, so cookies must not count).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, g, request
+from flask_login import current_user
+
+from models import User, db
+from routes.errors import error_response
+from utils.batch_input import BatchInput, validate_batch
+from utils.db_operations import UserOps
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Endpoints anyone may call (no token).
+PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi_document"}
+# Ids in paths are 32-bit database keys; larger numbers cannot name a row.
+MAX_ID = 2**31 - 1
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {code, message, details}}``."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError):
+    return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+@bp.before_request
+def require_token() -> None:
+    """Resolve the bearer token to a user (401 when missing, unknown, expired or revoked)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    token = bearer_token()
+    if token is None:
+        raise ApiError(401, "unauthorized", "a bearer token is required",
+                       headers={"WWW-Authenticate": "Bearer"})
+    user = UserOps.user_for_token(db.session, token)
+    db.session.commit()  # last_used_at
+    if user is None:
+        raise ApiError(401, "unauthorized", "the token is invalid, expired or revoked",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.api_user = user
+    g._login_user = user  # Flask-Login's per-request user: the token's, never the cookie's
+
+
+def api_user() -> User:
+    """The user the request's token belongs to."""
+    return g.api_user if "api_user" in g else current_user
+
+
+def json_body() -> Any:
+    """The request's JSON document: 415 for another media type, 400 when malformed."""
+    mimetype = request.mimetype or ""
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON",
+                       {"reason": str(exc)[:200]}) from exc
+
+
+def check_id(value: int, what: str) -> int:
+    """Path ids beyond a database key's range name nothing: 404."""
+    if not 1 <= value <= MAX_ID:
+        raise not_found(what)
+    return value
+
+
+def checked_batch(payload: Any, max_urls: int) -> BatchInput:
+    """``validate_batch`` that never raises: a URL whose parsing raises a ValueError (for
+    example ``http://[::1``) is reported at its index like any other invalid URL."""
+    try:
+        return validate_batch(payload, max_urls)
+    except ValueError:
+        pass
+    from analysis.urls import InvalidURL, normalize_input_url
+
+    urls = list(payload.get("urls") or [])
+    crashed: dict[str, str] = {}
+    for index, raw in enumerate(urls):
+        try:
+            normalize_input_url(raw)
+        except InvalidURL:
+            continue
+        except ValueError as exc:
+            crashed[str(index)] = f"invalid URL: {exc}"
+            urls[index] = ""
+    result = validate_batch({**payload, "urls": urls}, max_urls)
+    if isinstance(result.errors.get("urls"), dict):
+        result.errors["urls"].update(crashed)
+    return result
+
+
+def enqueue_start(batch_id: int) -> None:
+    """Ring the doorbell after the commit; if the broker is down, beat restarts the batch."""
+    from tasks.analysis_tasks import start_batch
+
+    try:
+        start_batch.delay(batch_id)
+    except Exception:  # noqa: BLE001 - the batch row is safe; requeue_stalled_sites retries
+        log.exception("could not enqueue batch %s; the beat requeue will start it", batch_id)
