@@ -65,6 +65,14 @@ class Config:
     FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH", "")
     FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
     STALE_SESSION_SECONDS = _int("STALE_SESSION_SECONDS", 300)
+    # Maintenance (tasks/maintenance_tasks.py): retention, snapshots, idle-in-transaction reaping.
+    LOG_RETENTION_DAYS = _int("LOG_RETENTION_DAYS", 30)
+    EVENT_RETENTION_DAYS = _int("EVENT_RETENTION_DAYS", 90)
+    SNAPSHOT_INTERVAL_SECONDS = _float("SNAPSHOT_INTERVAL_SECONDS", 30.0)
+    IDLE_IN_TX_TERMINATE_SECONDS = _int("IDLE_IN_TX_TERMINATE_SECONDS", 120)
+    MAINTENANCE_REPLY_TIMEOUT = _float("MAINTENANCE_REPLY_TIMEOUT", 2.0)
+    # Direct (not pooled) URL for VACUUM behind PgBouncer; empty = DATABASE_URL.
+    MAINTENANCE_DATABASE_URL = os.environ.get("MAINTENANCE_DATABASE_URL", "")
     SITE_LEASE_SECONDS = _int("SITE_LEASE_SECONDS", 900)
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 24 * 30)
     SESSION_COOKIE_HTTPONLY = True

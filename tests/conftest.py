@@ -189,7 +189,8 @@ def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(f"open sessions: {sessions}")
     if SESSION_MANAGER.checked_out():
         problems.append(f"{SESSION_MANAGER.checked_out()} connection(s) still checked out")
-    if PG_URL and "no_pg_guard" not in request.keywords:
+    uses_database = "app" in request.fixturenames
+    if PG_URL and uses_database and "no_pg_guard" not in request.keywords:
         idle = idle_in_transaction(PG_URL)
         if idle:
             problems.append(f"idle in transaction backends: {idle}")

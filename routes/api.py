@@ -1,0 +1,198 @@
+"""JSON API ``/api/v1`` (DESIGN.md "API contract (v1)"): tokens, batches, sites, exports.
+
+Every view parses its input, calls the operations, commits, and returns. Another user's
+batch or site answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Response, current_app, jsonify, request
+
+from models import Batch, db
+from routes.api_common import (
+    ApiError,
+    api_user,
+    bp,
+    check_id,
+    checked_batch,
+    enqueue_start,
+    json_body,
+    not_found,
+)
+from routes.api_exports import csv_export, export_filename, json_export
+from routes.api_serializers import batch_body, event_body, iso, site_body
+from routes.csrf import csrf
+from routes.openapi import openapi_document as build_openapi
+from utils.db_operations import (
+    BatchOps,
+    ComparisonOps,
+    EventOps,
+    PageOps,
+    ReportOps,
+    SiteOps,
+    UserOps,
+)
+
+csrf.exempt(bp)
+
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+def _owned_batch(batch_id: int) -> Batch:
+    batch = BatchOps.get_for_user(db.session, check_id(batch_id, "batch"), api_user().id)
+    if batch is None:
+        raise not_found("batch")
+    return batch
+
+
+def _query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer from {low} to {high}",
+                       {name: raw[:100]})
+    return int(raw)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3 description of this API."""
+    return jsonify(build_openapi())
+
+
+@bp.post("/tokens")
+def create_token():
+    """Exchange an e-mail and password for a bearer token (401 when wrong, also when locked)."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "validation_error", "expected a JSON object",
+                       {"body": "expected an object with email and password"})
+    problems = {key: "required string" for key in ("email", "password")
+                if not isinstance(body.get(key), str) or not body.get(key)}
+    if problems:
+        raise ApiError(400, "validation_error", "email and password are required", problems)
+    user, reason = UserOps.authenticate(db.session, body["email"], body["password"])
+    if user is None:
+        db.session.commit()  # the failed-attempt counter
+        if reason == "locked":
+            raise ApiError(401, "account_locked",
+                           "too many failed sign-in attempts; try again in a few minutes",
+                           headers={"Retry-After": "300"})
+        raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
+    name = body.get("name") if isinstance(body.get("name"), str) else "api"
+    ttl = timedelta(hours=current_app.config["API_TOKEN_TTL_HOURS"])
+    token, row = UserOps.issue_token(db.session, user, ttl, name=(name or "api")[:100])
+    db.session.commit()
+    return jsonify(token=token, expires_at=iso(row.expires_at)), 201
+
+
+@bp.post("/batches")
+def create_batch():
+    """Validate and store a batch, then enqueue its start after the commit."""
+    checked = checked_batch(json_body(), current_app.config["MAX_URLS_PER_BATCH"])
+    if not checked.ok:
+        raise ApiError(400, "validation_error", "the batch is invalid", checked.errors)
+    batch = BatchOps.create(db.session, api_user().id, checked.name, checked.urls,
+                            checked.max_pages)
+    db.session.commit()
+    enqueue_start(batch.id)
+    sites = ReportOps.sites(db.session, batch.id)
+    return jsonify(batch_body(batch, 0, sites)), 201
+
+
+@bp.get("/batches")
+def list_batches():
+    """Own batches, newest first; ``next`` is the cursor of the following page."""
+    cursor = _query_int("cursor", None, 1, 2**31 - 1)
+    limit = _query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    rows, next_cursor = BatchOps.list_for_user(db.session, api_user().id, before_id=cursor,
+                                               limit=limit)
+    finished = ReportOps.finished_site_counts(db.session, [b.id for b in rows])
+    items = [batch_body(b, ReportOps.progress_of(b, finished.get(b.id, 0))) for b in rows]
+    return jsonify(items=items, next=next_cursor)
+
+
+@bp.get("/batches/<int:batch_id>")
+def get_batch(batch_id: int):
+    batch = _owned_batch(batch_id)
+    return jsonify(batch_body(batch, BatchOps.progress(db.session, batch)))
+
+
+@bp.get("/batches/<int:batch_id>/comparison")
+def get_comparison(batch_id: int):
+    """The comparison: 409 until the batch has finished (a cancelled batch has none)."""
+    batch = _owned_batch(batch_id)
+    data = ComparisonOps.for_batch(db.session, batch.id)
+    if data is None:
+        message = ("the batch was cancelled; it has no comparison"
+                   if batch.status == "cancelled" else "the batch has not finished yet")
+        raise ApiError(409, "not_finished", message,
+                       {"status": batch.status,
+                        "progress": BatchOps.progress(db.session, batch)})
+    return jsonify(metrics=data.get("metrics", []), scores=data.get("scores", {}),
+                   gaps=data.get("gaps", {}))
+
+
+@bp.get("/batches/<int:batch_id>/events")
+def list_events(batch_id: int):
+    """The activity timeline, oldest first; ``?after=<event id>`` for the newer ones."""
+    batch = _owned_batch(batch_id)
+    after = _query_int("after", 0, 0, 2**31 - 1) or 0
+    events = EventOps.for_batch(db.session, batch.id, after_id=after)
+    return jsonify(items=[event_body(e) for e in events])
+
+
+@bp.post("/batches/<int:batch_id>/cancel")
+def cancel_batch(batch_id: int):
+    """Cancel an unfinished batch (409 when it already finished)."""
+    batch = _owned_batch(batch_id)
+    if not BatchOps.cancel(db.session, batch):
+        raise ApiError(409, "already_finished", f"the batch already finished ({batch.status})",
+                       {"status": batch.status})
+    db.session.commit()
+    return jsonify(batch_body(batch, BatchOps.progress(db.session, batch),
+                              ReportOps.sites(db.session, batch.id)))
+
+
+@bp.delete("/batches/<int:batch_id>")
+def delete_batch(batch_id: int):
+    """Delete a batch with its sites, pages, events and comparison (cancelled first)."""
+    batch = _owned_batch(batch_id)
+    BatchOps.cancel(db.session, batch)
+    BatchOps.delete(db.session, batch)
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/batches/<int:batch_id>/export.csv")
+def export_csv(batch_id: int):
+    batch = _owned_batch(batch_id)
+    text = csv_export(batch, ReportOps.sites(db.session, batch.id))
+    return Response(text, mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{export_filename(batch, "csv")}"'})
+
+
+@bp.get("/batches/<int:batch_id>/export.json")
+def export_json(batch_id: int):
+    batch = _owned_batch(batch_id)
+    sites = ReportOps.sites(db.session, batch.id)
+    pages = {site.id: PageOps.for_site(db.session, site.id) for site in sites}
+    body = json_export(batch, BatchOps.progress(db.session, batch), sites, pages,
+                       ComparisonOps.for_batch(db.session, batch.id))
+    response = jsonify(body)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{export_filename(batch, "json")}"')
+    return response
+
+
+@bp.get("/sites/<int:site_id>")
+def get_site(site_id: int):
+    site = SiteOps.get_for_user(db.session, check_id(site_id, "site"), api_user().id)
+    if site is None:
+        raise not_found("site")
+    return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))

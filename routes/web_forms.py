@@ -1,0 +1,58 @@
+"""Flask-WTF forms of the browser pages (each carries its CSRF token)."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
+
+from utils.batch_input import DEFAULT_MAX_PAGES, MAX_NAME_LENGTH, MAX_PAGES_RANGE
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+
+
+class SignUpForm(FlaskForm):
+    email = StringField("E-mail", validators=[
+        DataRequired(), Length(max=254),
+        Regexp(EMAIL_PATTERN, message="Enter an e-mail address like name@example.com.")])
+    password = PasswordField("Password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD, max=256,
+                               message=f"Use at least {MIN_PASSWORD} characters.")])
+    confirm = PasswordField("Repeat the password", validators=[
+        DataRequired(), EqualTo("password", message="The passwords do not match.")])
+
+
+class SignInForm(FlaskForm):
+    email = StringField("E-mail", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    remember = BooleanField("Keep me signed in")
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", default="api", validators=[DataRequired(), Length(max=100)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button-only form (sign out, cancel, delete, revoke): just the CSRF token."""
+
+
+class NewBatchForm(FlaskForm):
+    name = StringField("Batch name (optional)", validators=[Optional(),
+                                                            Length(max=MAX_NAME_LENGTH)])
+    urls = TextAreaField("Competitor sites", validators=[
+        DataRequired(message="Enter at least one site.")])
+    max_pages = IntegerField("Pages to crawl per site", default=DEFAULT_MAX_PAGES, validators=[
+        InputRequired(message="Enter a number of pages."),
+        NumberRange(*MAX_PAGES_RANGE,
+                    message=f"Choose from {MAX_PAGES_RANGE[0]} to {MAX_PAGES_RANGE[1]} pages.")])
