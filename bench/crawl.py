@@ -15,16 +15,26 @@ import argparse
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
+import httpx
+import sqlalchemy as sa
 from common import (
-    QUEUE, Sampler, bench_env, flush_redis, log, prepare_database, proc_status_kb, ratio,
-    result_line, rivalscope_app, start_worker, wait_worker_ready,
+    Sampler,
+    bench_env,
+    flush_redis,
+    log,
+    prepare_database,
+    proc_status_kb,
+    ratio,
+    result_line,
+    rivalscope_app,
+    start_worker,
+    wait_worker_ready,
 )
 
-import httpx  # noqa: I001 - after common (it puts the repository on sys.path)
-import sqlalchemy as sa
-
-from tests.sites import LocalSite, SiteSpec
+if TYPE_CHECKING:
+    from tests.sites import LocalSite
 
 
 def page_urls(sites: list[LocalSite], pages: int) -> list[str]:
@@ -111,6 +121,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per response")
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
+    from tests.sites import LocalSite, SiteSpec  # the repository is on sys.path via common
+
     prepare_database()
     flush_redis()
     specs = [SiteSpec(title=f"Competitor {i}", pages=args.pages - 1, delay=args.latency)

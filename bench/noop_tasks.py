@@ -37,13 +37,13 @@ def build_ours() -> Celery:
 def build_bare() -> Celery:
     """A plain Celery app with the same broker and settings as Rivalscope's."""
     import celeryconfig
+    from tasks.celery_app import broker_settings
 
     celery = Celery("bench_bare", set_as_current=False)
     celery.config_from_object(celeryconfig)
-    celery.conf.update(
-        imports=(), beat_schedule={}, broker_url=os.environ["CELERY_BROKER_URL"],
-        broker_transport_options={"visibility_timeout": celeryconfig.REDIS_VISIBILITY_TIMEOUT},
-        task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"))
+    celery.conf.update(broker_settings({"CELERY_BROKER_URL": os.environ["CELERY_BROKER_URL"]}))
+    celery.conf.update(imports=(), beat_schedule={},
+                       task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"))
 
     @celery.task(name="bench.bare_noop")
     def bare_noop() -> None:

@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import time
 
+import sqlalchemy as sa
 from common import (
-    Sampler, bench_env, flush_redis, log, pg_engine, prepare_database, result_line,
-    rivalscope_app, start_worker, wait_worker_ready,
+    Sampler,
+    bench_env,
+    flush_redis,
+    log,
+    pg_engine,
+    prepare_database,
+    result_line,
+    rivalscope_app,
+    start_worker,
+    wait_worker_ready,
 )
-
-import sqlalchemy as sa  # noqa: I001 - after common (it puts the repository on sys.path)
-
-from tests.sites import LocalSite, SiteSpec
 
 MAX_SECONDS = 540
 
@@ -50,12 +55,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--every", type=float, default=3.0, help="seconds between samples")
     args = parser.parse_args()
-    total = args.sites * args.pages
     prepare_database()
     flush_redis()
     app = rivalscope_app()
     from models import Batch, db
     from tasks.analysis_tasks import start_batch
+    from tests.sites import LocalSite, SiteSpec
     from utils.database_access import get_sync_session
     from utils.db_operations import BatchOps, UserOps
 

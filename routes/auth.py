@@ -103,8 +103,7 @@ def logout():
 def _account_page(token_form: TokenForm, new_token: str | None = None, status: int = 200):
     tokens = UserOps.tokens(db.session, current_user)
     return render_template("auth/account.html", token_form=token_form, tokens=tokens,
-                           new_token=new_token, confirm=ConfirmForm(),
-                           is_locked=UserOps.lock_state), status
+                           new_token=new_token), status
 
 
 @bp.get("/account")

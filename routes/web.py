@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     Blueprint,
     Response,
@@ -17,6 +19,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from models import Batch, db
+from models.base import utcnow
 from routes.api_common import MAX_ID, checked_batch, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import pages_body
@@ -205,6 +208,11 @@ def export_json(batch_id: int):
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{export_filename(batch, "json")}"')
     return response
+
+
+@bp.app_template_global()
+def now_utc() -> datetime:
+    return utcnow()
 
 
 @bp.app_template_global()

@@ -20,6 +20,7 @@ from app import create_app
 from config import TestConfig
 from models import db
 from tests import factories
+from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401 - the session fixture
 from utils.database_access import normalize_database_url
 from utils.db_error_handler import ERROR_STATS
 from utils.db_session_manager import SESSION_MANAGER
@@ -65,11 +66,12 @@ def drop_run_database() -> None:
 
 
 @pytest.fixture(scope="session")
-def test_settings(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def test_settings(tmp_path_factory: pytest.TempPathFactory, pgbouncer: PgBouncer | None
+                  ) -> dict:
     """Database URL, broker and folders for this test session."""
     base = tmp_path_factory.mktemp("rivalscope")
     url = PG_URL or f"sqlite:///{base / 'test.db'}"
-    return {
+    settings = {
         "DATABASE_URL": url,
         "CELERY_BROKER_URL": REDIS_URL or "filesystem://",
         "BROKER_FOLDER": base / "broker",
@@ -78,6 +80,9 @@ def test_settings(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "FETCH_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
         "CELERY_TASK_DEFAULT_QUEUE": f"rivalscope-test-{RUN_ID}",
     }
+    if pgbouncer is not None:  # TEST_PGBOUNCER=1: through PgBouncer in transaction mode
+        settings.update(DATABASE_URL=pgbouncer.url_for(url), DB_POOLER="transaction")
+    return settings
 
 
 @pytest.fixture(scope="session")

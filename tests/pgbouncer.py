@@ -54,6 +54,11 @@ class PgBouncer:
     process: subprocess.Popen
     folder: Path
 
+    def url_for(self, database_url: str) -> str:
+        """``database_url`` (same server) routed through this PgBouncer."""
+        return make_url(normalize_database_url(database_url)).set(
+            host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
+
     def log(self) -> str:
         path = self.folder / "pgbouncer.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -81,9 +86,8 @@ def start_pgbouncer(database_url: str, *, pool_size: int = 20) -> PgBouncer:
     folder.chmod(0o755)  # pgbouncer drops root privileges (-u) and must read its files
     (folder / "userlist.txt").write_text(f'"{user}" ""\n')
     (folder / "pgbouncer.ini").write_text("\n".join([
-        "[databases]",
-        f"{target.database} = host={target.host or '127.0.0.1'} port={target.port or 5432}"
-        f" dbname={target.database} user={user}",
+        "[databases]",  # any database name, forwarded as is (runs create their own)
+        f"* = host={target.host or '127.0.0.1'} port={target.port or 5432}",
         "[pgbouncer]",
         "listen_addr = 127.0.0.1",
         f"listen_port = {port}",
@@ -127,7 +131,8 @@ def start_pgbouncer(database_url: str, *, pool_size: int = 20) -> PgBouncer:
 
 @pytest.fixture(scope="session")
 def pgbouncer() -> Iterator[PgBouncer | None]:
-    """A PgBouncer in front of TEST_DATABASE_URL when TEST_PGBOUNCER=1, else None.
+    """A PgBouncer in front of TEST_DATABASE_URL's server when TEST_PGBOUNCER=1, else None
+    (``url_for(url)`` gives the pooled URL of any database there).
 
     While it runs, ``DB_POOLER=transaction`` is set in the environment so worker processes
     started by tests use the pooler settings too.

@@ -12,6 +12,7 @@ from utils.operations.batches import (
     SiteOps,
 )
 from utils.operations.reporting import ReportOps
+from utils.operations.retention import RetentionOps
 from utils.operations.system import (
     HealthCheckOps,
     MaintenanceOps,
@@ -22,6 +23,6 @@ from utils.operations.users import UserOps
 
 __all__ = [
     "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld",
-    "MaintenanceOps", "PageOps", "ReportOps", "SiteOps", "SnapshotOps", "SystemLogOps",
-    "UserOps",
+    "MaintenanceOps", "PageOps", "ReportOps", "RetentionOps", "SiteOps", "SnapshotOps",
+    "SystemLogOps", "UserOps",
 ]
