@@ -39,7 +39,9 @@ def register_extensions(app: Flask) -> None:
     from routes.csrf import csrf
     from tasks.celery_app import celery_init_app
     from utils.auth import init_auth
+    from utils.db_log_handler import install_db_log_handler
     from utils.request_scope import init_request_scope
+    from utils.snapshots import install_snapshots
 
     db.init_app(app)
     init_auth(app)
@@ -47,6 +49,8 @@ def register_extensions(app: Flask) -> None:
     Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     init_request_scope(app, db)
     celery_init_app(app)
+    install_db_log_handler(app)  # WARNING+ to system_logs, written by a background thread
+    install_snapshots(app)  # per-process session figures for the admin pages
 
 
 def register_blueprints(app: Flask) -> None:

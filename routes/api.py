@@ -16,7 +16,6 @@ from routes.api_common import (
     api_user,
     bp,
     check_id,
-    checked_batch,
     enqueue_start,
     json_body,
     not_found,
@@ -25,6 +24,7 @@ from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import batch_body, event_body, iso, site_body
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
+from utils.batch_input import validate_batch
 from utils.db_operations import (
     BatchOps,
     ComparisonOps,
@@ -93,7 +93,7 @@ def create_token():
 @bp.post("/batches")
 def create_batch():
     """Validate and store a batch, then enqueue its start after the commit."""
-    checked = checked_batch(json_body(), current_app.config["MAX_URLS_PER_BATCH"])
+    checked = validate_batch(json_body(), current_app.config["MAX_URLS_PER_BATCH"])
     if not checked.ok:
         raise ApiError(400, "validation_error", "the batch is invalid", checked.errors)
     batch = BatchOps.create(db.session, api_user().id, checked.name, checked.urls,

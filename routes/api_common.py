@@ -15,7 +15,6 @@ from flask_login import current_user
 
 from models import User, db
 from routes.errors import error_response
-from utils.batch_input import BatchInput, validate_batch
 from utils.db_operations import UserOps
 
 log = logging.getLogger(__name__)
@@ -98,31 +97,6 @@ def check_id(value: int, what: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise not_found(what)
     return value
-
-
-def checked_batch(payload: Any, max_urls: int) -> BatchInput:
-    """``validate_batch`` that never raises: a URL whose parsing raises a ValueError (for
-    example ``http://[::1``) is reported at its index like any other invalid URL."""
-    try:
-        return validate_batch(payload, max_urls)
-    except ValueError:
-        pass
-    from analysis.urls import InvalidURL, normalize_input_url
-
-    urls = list(payload.get("urls") or [])
-    crashed: dict[str, str] = {}
-    for index, raw in enumerate(urls):
-        try:
-            normalize_input_url(raw)
-        except InvalidURL:
-            continue
-        except ValueError as exc:
-            crashed[str(index)] = f"invalid URL: {exc}"
-            urls[index] = ""
-    result = validate_batch({**payload, "urls": urls}, max_urls)
-    if isinstance(result.errors.get("urls"), dict):
-        result.errors["urls"].update(crashed)
-    return result
 
 
 def enqueue_start(batch_id: int) -> None:

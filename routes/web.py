@@ -20,7 +20,7 @@ from flask_login import current_user, login_required
 
 from models import Batch, db
 from models.base import utcnow
-from routes.api_common import MAX_ID, checked_batch, enqueue_start
+from routes.api_common import MAX_ID, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import pages_body
 from routes.web_forms import ConfirmForm, NewBatchForm
@@ -33,6 +33,7 @@ from routes.web_views import (
     status_document,
     url_lines,
 )
+from utils.batch_input import validate_batch
 from utils.db_operations import (
     BatchOps,
     ComparisonOps,
@@ -82,7 +83,7 @@ def new_batch():
     status = 200
     if form.validate_on_submit():
         items = url_lines(form.urls.data)
-        checked = checked_batch({"name": form.name.data or "", "max_pages": form.max_pages.data,
+        checked = validate_batch({"name": form.name.data or "", "max_pages": form.max_pages.data,
                                  "urls": [value for _, value in items]},
                                 current_app.config["MAX_URLS_PER_BATCH"])
         if checked.ok:
