@@ -266,6 +266,17 @@ class LoadStats:
     latencies_ms: list[float]
     statuses: dict[int, int]
 
+    @classmethod
+    def combine(cls, parts: list[LoadStats]) -> LoadStats:
+        """Several rounds as one: requests and seconds add up."""
+        statuses: dict[int, int] = {}
+        for part in parts:
+            for key, value in part.statuses.items():
+                statuses[key] = statuses.get(key, 0) + value
+        return cls(sum(p.requests for p in parts), sum(p.errors for p in parts),
+                   sum(p.seconds for p in parts), [x for p in parts for x in p.latencies_ms],
+                   statuses)
+
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0

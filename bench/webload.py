@@ -20,6 +20,7 @@ from common import (
     redis_client,
     start_gunicorn,
 )
+from common import run_load as load
 
 EMAIL = "bench@bench.test"
 PASSWORD = "bench-password"
@@ -39,7 +40,10 @@ class Ours:
 
 def arguments(doc: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per side")
+    parser.add_argument("--duration", type=float, default=15.0,
+                        help="seconds of load per side, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds (ours, baseline, ...) against machine noise")
     parser.add_argument("--threads", type=int, default=8, help="load generator threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both sides)")
     parser.add_argument("--web-threads", type=int, default=4, help="gunicorn threads per worker")
@@ -52,7 +56,7 @@ def batch_payload(name: str = "bench") -> dict:
 
 def run_both(args: argparse.Namespace, ours_request: Callable[[Ours], Request],
              baseline_request: Callable[[str, int], Request]) -> tuple[LoadStats, LoadStats]:
-    """Load Rivalscope, then the baseline; returns (ours, baseline)."""
+    """Start both apps, then load them in alternating rounds; returns (ours, baseline)."""
     prepare_database()
     flush_redis()
     os.environ.update(bench_env())
@@ -60,37 +64,35 @@ def run_both(args: argparse.Namespace, ours_request: Callable[[Ours], Request],
 
     item_id = init_schema()
     flask_cli("users", "create", EMAIL, "--password", PASSWORD)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web = start_gunicorn("rivalscope-web", "app:app", port, bench_env(RIVALSCOPE_ROLE="web"),
-                         workers=args.workers, threads=args.web_threads)
+    ours_port, baseline_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{ours_port}"
+    servers = [start_gunicorn("rivalscope-web", "app:app", ours_port,
+                              bench_env(RIVALSCOPE_ROLE="web"), workers=args.workers,
+                              threads=args.web_threads)]
     try:
+        servers.append(start_gunicorn("baseline-web", "bench.baseline_app:app", baseline_port,
+                                      bench_env(), workers=args.workers,
+                                      threads=args.web_threads))
         token = httpx.post(f"{base}/api/v1/tokens", json={"email": EMAIL, "password": PASSWORD},
                            timeout=30).raise_for_status().json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
         created = httpx.post(f"{base}/api/v1/batches", json=batch_payload("fixture"),
                              headers=headers, timeout=30).raise_for_status().json()
-        log(f"rivalscope: {args.duration:.0f} s of load, {args.threads} threads")
-        ours = run_load(ours_request(Ours(base, headers, created["id"])), args)
+        ours_call = ours_request(Ours(base, headers, created["id"]))
+        baseline_call = baseline_request(f"http://127.0.0.1:{baseline_port}", item_id)
+        ours, baseline = [], []
+        share = args.duration / args.rounds
+        for round_no in range(1, args.rounds + 1):
+            log(f"round {round_no}/{args.rounds}: rivalscope {share:.0f} s, then baseline")
+            ours.append(load(ours_call, duration=share, threads=args.threads, warmup=1.0))
+            baseline.append(load(baseline_call, duration=share, threads=args.threads,
+                                 warmup=1.0))
     finally:
-        web.stop()
+        for server in servers:
+            server.stop()
     queued = purge_queue()
     log(f"purged {queued} start_batch messages (no worker ran)")
-    port = free_port()
-    baseline_web = start_gunicorn("baseline-web", "bench.baseline_app:app", port, bench_env(),
-                                  workers=args.workers, threads=args.web_threads)
-    try:
-        log(f"baseline: {args.duration:.0f} s of load, {args.threads} threads")
-        baseline = run_load(baseline_request(f"http://127.0.0.1:{port}", item_id), args)
-    finally:
-        baseline_web.stop()
-    return ours, baseline
-
-
-def run_load(request: Request, args: argparse.Namespace) -> LoadStats:
-    from common import run_load as load
-
-    return load(request, duration=args.duration, threads=args.threads)
+    return LoadStats.combine(ours), LoadStats.combine(baseline)
 
 
 def purge_queue() -> int:
@@ -107,4 +109,5 @@ def purge_queue() -> int:
 def settings_line(args: argparse.Namespace) -> str:
     return (f"gunicorn --worker-class gthread --workers {args.workers} --threads "
             f"{args.web_threads} (both apps); load: {args.threads} threads x httpx keep-alive, "
-            f"{args.duration:.0f} s after 2 s warm-up")
+            f"{args.duration:.0f} s per side in {args.rounds} alternating rounds (each after "
+            "1 s warm-up)")

@@ -40,10 +40,11 @@ def overall_bars(sites: list[dict[str, Any]], scores: dict[str, Any]) -> dict[st
         bars.append({"label": site["label"], "value": value, "y": y, "height": bar,
                      "width": round(length, 1), "colour": colour(index),
                      "text_y": y + bar * 0.68, "value_x": round(left + length + 6, 1)})
-    height = top * 2 + len(sites) * (bar + gap)
+    rows_bottom = top + len(sites) * (bar + gap) - gap + 6
     ticks = [{"x": round(left + plot * t / 100, 1), "label": t} for t in (0, 25, 50, 75, 100)]
-    return {"width": width, "height": height, "left": left, "bars": bars, "ticks": ticks,
-            "plot_bottom": height - top}
+    return {"width": width, "height": rows_bottom + 24, "left": left, "bars": bars,
+            "ticks": ticks, "plot_top": top - 6, "plot_bottom": rows_bottom,
+            "axis_y": rows_bottom + 16}
 
 
 def grouped_score_bars(sites: list[dict[str, Any]], scores: dict[str, Any]) -> dict[str, Any]:

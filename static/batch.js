@@ -42,7 +42,7 @@
       var time = document.createElement("time");
       time.setAttribute("datetime", event.created_at || "");
       var when = event.created_at ? new Date(event.created_at) : null;
-      time.textContent = when && !isNaN(when) ? when.toTimeString().slice(0, 8) : "";
+      time.textContent = when && !isNaN(when) ? when.toISOString().slice(11, 19) : "";  // UTC, as the server renders
       var message = document.createElement("span");
       message.className = "event-message";
       message.textContent = event.message;

@@ -1,5 +1,5 @@
-"""Maintenance tasks run by workers on beat's schedule, and the worker remote-control
-commands they use.
+"""Maintenance tasks run by workers on beat's schedule (the worker remote-control commands
+they use live in ``utils.worker_control``).
 
 - ``maintenance.cleanup_stale_db_sessions`` (every 5 min): every worker process reaps its
   own session registry (remote-control broadcast), this process too; on PostgreSQL this
@@ -18,9 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from celery import bootsteps, shared_task
-from celery.signals import worker_init
-from celery.worker.control import control_command, inspect_command
+from celery import shared_task
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from utils import maintenance
 from utils.db_operations import MaintenanceOps, RetentionOps, SnapshotOps, SystemLogOps
 from utils.db_session_manager import SESSION_MANAGER
 from utils.snapshots import collect_stats
+from utils.worker_control import reap_summary
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def cleanup_stale_db_sessions(self, max_age: float | None = None,
                     else reply_timeout)
     details: dict[str, Any] = {"max_age_s": max_age, "idle_in_tx_s": idle_seconds}
     local = SESSION_MANAGER.reap_stale(max_age)
-    details["this_process"] = _reap_summary(local)
+    details["this_process"] = reap_summary(local)
     try:
         details["workers"] = maintenance.broadcast_reap(self.app, max_age, timeout)
     except Exception as exc:  # noqa: BLE001 - the broker may be down; the rest still runs
@@ -88,12 +87,6 @@ def cleanup_stale_db_sessions(self, max_age: float | None = None,
     run = MaintenanceOps.record(self.session, CLEANUP, status="partial" if failed else "ok",
                                 started=started, details=details)
     return {**details, "run_id": run.id, "status": run.status, "duration_ms": run.duration_ms}
-
-
-def _reap_summary(result: dict[str, Any]) -> dict[str, Any]:
-    return {"pid": result["pid"], "role": SESSION_MANAGER.role,
-            "reaped": len(result["reaped"]), "stale": len(result["stale"]),
-            "reaped_sessions": result["reaped"], "stale_sessions": result["stale"]}
 
 
 def application_tables() -> list[str]:
@@ -145,43 +138,3 @@ def prune_retention(self) -> dict:
     run = MaintenanceOps.record(self.session, RETENTION, status="ok", started=started,
                                 details=details)
     return {**details, "run_id": run.id, "duration_ms": run.duration_ms}
-
-
-# --- worker remote control ------------------------------------------------------------
-@control_command(args=[("max_age", float)], signature="[max_age=300]")
-def reap_db_sessions(state: Any, max_age: float = 300.0) -> dict:
-    """Reap this worker process's database sessions left by dead threads."""
-    return _reap_summary(SESSION_MANAGER.reap_stale(float(max_age)))
-
-
-@inspect_command()
-def db_session_stats(state: Any) -> dict:
-    """This worker process's database sessions, pools and error counters."""
-    return collect_stats()
-
-
-class DatabaseStatsStep(bootsteps.Step):
-    """Adds the session figures to ``celery inspect stats`` (shown on Flower's worker page)."""
-
-    name = "rivalscope-db-stats"
-
-    def info(self, worker: Any) -> dict:
-        stats = collect_stats()
-        return {"rivalscope_db": {key: stats[key] for key in (
-            "role", "pid", "open_sessions", "by_scope", "oldest_age_s", "checked_out",
-            "pools", "reaped_total", "leaked_total", "errors")}}
-
-
-def _debug_leak_db_session(state: Any) -> dict:
-    """Test only: leave a session opened by a thread that has exited."""
-    return maintenance.leak_session_from_dead_thread(state.app.flask_app)
-
-
-@worker_init.connect(weak=False, dispatch_uid="rivalscope-maintenance-worker-init")
-def _on_worker_init(sender: Any = None, **_kwargs: Any) -> None:
-    app = sender.app
-    if DatabaseStatsStep not in app.steps["worker"]:
-        app.steps["worker"].add(DatabaseStatsStep)
-    flask_app = getattr(app, "flask_app", None)
-    if flask_app is not None and flask_app.config.get("TESTING"):
-        control_command(name="debug_leak_db_session")(_debug_leak_db_session)

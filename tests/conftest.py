@@ -20,7 +20,7 @@ from app import create_app
 from config import TestConfig
 from models import db
 from tests import factories
-from tests.pgbouncer import PgBouncer, pgbouncer  # noqa: F401 - the session fixture
+from tests.pgbouncer import PgBouncer, pgbouncer_fixture  # noqa: F401 - session fixture
 from utils.database_access import normalize_database_url
 from utils.db_error_handler import ERROR_STATS
 from utils.db_session_manager import SESSION_MANAGER

@@ -129,8 +129,8 @@ def start_pgbouncer(database_url: str, *, pool_size: int = 20) -> PgBouncer:
     raise RuntimeError("pgbouncer did not start listening within 15 s")
 
 
-@pytest.fixture(scope="session")
-def pgbouncer() -> Iterator[PgBouncer | None]:
+@pytest.fixture(scope="session", name="pgbouncer")
+def pgbouncer_fixture() -> Iterator[PgBouncer | None]:
     """A PgBouncer in front of TEST_DATABASE_URL's server when TEST_PGBOUNCER=1, else None
     (``url_for(url)`` gives the pooled URL of any database there).
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 from utils.database_access import backend_of, build_engine, engine_options
+
+log = logging.getLogger(__name__)
 
 APP_NAME_PATTERN = "rivalscope-%"
 # A stable positive key (fits in the 32-bit objid of pg_locks, classid 0).
@@ -266,6 +269,9 @@ def leak_session_from_dead_thread(flask_app: Any) -> dict[str, Any]:
     from utils.db_session_manager import SESSION_MANAGER
 
     holder: dict[str, Any] = {}
+    # Logged before the thread starts: a thread started after it exits (the log flusher,
+    # lazily) could otherwise reuse its ident and hide it from ``reap_stale``.
+    log.warning("test support: leaving a database session open on a thread that will exit")
 
     def leak() -> None:
         with flask_app.app_context():

@@ -2,8 +2,8 @@
 figures (``SESSION_MANAGER.stats()``) through ``SnapshotOps`` every N seconds, so the admin
 pages see all processes, not only the one serving the page.
 
-A daemon thread per process, started lazily (first request, worker ready, beat start, first
-task) and restarted in a forked child. It writes on the background engine
+A daemon thread per process, started lazily (first request, worker ready, beat start) and
+restarted in a forked child. It writes on the background engine
 (``utils.background_db``), never on the application's pool.
 """
 
@@ -97,6 +97,11 @@ class SnapshotPublisher:
     def _run(self) -> None:
         me = threading.current_thread()
         failing = False
+        # The first snapshot after one interval: a starting process has nothing to show
+        # yet, and a task's own snapshot (maintenance.publish_snapshot) is not overwritten
+        # at once.
+        if self._wake.wait(self.interval):
+            return
         while self._thread is me:
             try:
                 self.publish_once()
@@ -129,9 +134,11 @@ os.register_at_fork(after_in_child=PUBLISHER._after_fork)
 
 def install_snapshots(app: Flask) -> SnapshotPublisher:
     """Configure the process publisher for ``app`` and start it lazily: on the first request,
-    when a worker is ready (or a prefork child starts), when beat starts, on a task run."""
-    from celery.signals import beat_init, task_prerun, worker_process_init, worker_ready
+    when a worker is ready (or a prefork child starts), when beat starts. Registers the
+    Celery remote-control commands that expose the same figures (``utils.worker_control``)."""
+    from celery.signals import beat_init, worker_process_init, worker_ready
 
+    import utils.worker_control  # noqa: F401 - the inspect/control commands, the bootstep
     from utils.db_log_handler import installed_handler
 
     handler = installed_handler()
@@ -142,7 +149,7 @@ def install_snapshots(app: Flask) -> SnapshotPublisher:
                                       app.config["ROLE"])
     PUBLISHER.configure(database, app.config.get("SNAPSHOT_INTERVAL_SECONDS", 30.0))
     app.before_request(PUBLISHER.ensure_started)
-    for signal in (worker_ready, worker_process_init, beat_init, task_prerun):
+    for signal in (worker_ready, worker_process_init, beat_init):
         signal.connect(PUBLISHER.ensure_started, weak=False,
                        dispatch_uid=f"rivalscope-snapshots-{signal.name}")
     return PUBLISHER

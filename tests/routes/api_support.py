@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from flask import Flask
 from sqlalchemy.orm import Session
 

@@ -56,7 +56,7 @@ def test_wrong_credentials_are_401(client, committed, payload):
 
 @pytest.mark.parametrize("payload", [
     {}, {"email": "a@example.test"}, {"password": "x"}, {"email": 5, "password": "x"},
-    {"email": "", "password": ""}, [], "text", None,
+    {"email": "", "password": ""}, [], "text", 5,
 ])
 def test_missing_or_mistyped_fields_are_400(client, payload):
     error = assert_error(client.post("/api/v1/tokens", json=payload), 400, "validation_error")
