@@ -90,17 +90,21 @@ class SiteRun:
         self.calls = 0
         self.pages = 0
 
+    def keep_lease(self) -> None:
+        """Renew the lease, or stop: the site was cancelled, deleted or taken over."""
+        if not SiteOps.renew_lease(self.session, self.site_id, self.owner,
+                                   self.config["SITE_LEASE_SECONDS"]):
+            self.session.rollback()
+            raise LeaseLost(self.site_id)
+
     def store(self, record: dict) -> None:
+        self.keep_lease()
         PageOps.store(self.session, self.site_id, record, self.seq)
         self.seq += 1
         if record.get("analysed"):
             self.pages += 1
             if self.pages % 10 == 0:
                 self.event("pages_fetched", f"{self.pages} pages analysed on {self.site.url}")
-        if not SiteOps.renew_lease(self.session, self.site_id, self.owner,
-                                   self.config["SITE_LEASE_SECONDS"]):
-            self.session.rollback()
-            raise LeaseLost(self.site_id)
         self.session.commit()
 
     def on_event(self, kind: str, data: dict) -> None:
@@ -122,6 +126,7 @@ class SiteRun:
     def finish(self, status: str, *, report: dict | None = None, scores: dict | None = None,
                error: str | None = None) -> str | None:
         """Record the outcome (event first, so the timeline ends with the batch's)."""
+        self.keep_lease()
         if status == "completed":
             self.event("site_completed", f"Analysed {self.site.url}: {self.pages} pages",
                        {"pages": self.pages})
@@ -181,6 +186,8 @@ def analyze_site(self, site_id: int) -> str:
     except Exception as error:  # noqa: BLE001 - one bad site never breaks the batch
         log.exception("analysis of site %s failed", site_id)
         self.session.rollback()
+        if SiteOps.get(self.session, site_id) is None:
+            return "site deleted"
         try:
             SiteRun(self, site_id, owner).finish(
                 "failed", error=f"internal error: {type(error).__name__}: {error}"[:500])

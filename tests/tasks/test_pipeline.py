@@ -112,3 +112,28 @@ def test_cancelled_batch_stops_analysis(app, committed):
         assert analyze_site.apply(args=[site_ids(committed, batch)[0]]).get() == "not leased"
     committed.expire_all()
     assert committed.get(Batch, batch.id).status == "cancelled"
+
+
+def test_batch_deleted_while_crawling_stops_cleanly(app, committed):
+    """Deleting a batch under a running crawl ends the task without an error."""
+    import threading
+    import time
+
+    with LocalSite(SiteSpec(pages=20, delay=0.05)) as site:
+        batch = make_batch(committed, [site.url], max_pages=20)
+        (site_id,) = site_ids(committed, batch)
+        outcome: dict[str, object] = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(result=analyze_site.apply(args=[site_id]).get()))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            committed.rollback()
+            if committed.scalar(sa.select(sa.func.count()).select_from(Page)) >= 2:
+                break
+            time.sleep(0.05)
+        BatchOps.delete(committed, committed.get(Batch, batch.id))
+        committed.commit()
+        worker.join(60)
+    assert outcome["result"] == "lease lost"
+    assert committed.scalar(sa.select(sa.func.count()).select_from(Page)) == 0
