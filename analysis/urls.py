@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import idna
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
+# After IDNA encoding a host is letters, digits, "-", "_" and non-empty dot-separated labels.
+HOST_PATTERN = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
 class InvalidURL(ValueError):
@@ -13,15 +18,21 @@ class InvalidURL(ValueError):
 
 
 def _host_to_ascii(host: str) -> str:
-    host = host.strip().rstrip(".").lower()
+    host = host.strip().lower()
     if not host:
         raise InvalidURL("missing host")
     if host.startswith("["):
         return host
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise InvalidURL(f"invalid host name: {host!r}") from exc
+    ascii_host = host
+    if not host.isascii():
+        try:
+            ascii_host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidURL(f"invalid host name: {host!r}") from exc
+    ascii_host = ascii_host.rstrip(".")
+    if not HOST_PATTERN.fullmatch(ascii_host):
+        raise InvalidURL(f"invalid host name: {host!r}")
+    return ascii_host
 
 
 def _split(url: str) -> SplitResult:

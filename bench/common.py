@@ -7,11 +7,14 @@ project's venv. Settings come from the environment:
 - ``BENCH_PG_URL``     server to use (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
 - ``BENCH_DATABASE``   database the bench (re)creates (default ``rivalscope_bench``)
 - ``BENCH_REDIS_URL``  broker (default ``redis://127.0.0.1:6379/11``; flushed before and after)
+- ``BENCH_KEEP_LOGS``  set to keep the child processes' logs (a temp folder) after the run
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +39,9 @@ BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "rivalscope_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 QUEUE = "rivalscope-bench"
 PYTHON = sys.executable
-INSTANCE = Path(tempfile.mkdtemp(prefix="rivalscope-bench-"))
+INSTANCE = Path(tempfile.mkdtemp(prefix="rivalscope-bench-"))  # child logs; removed at exit
+if not os.environ.get("BENCH_KEEP_LOGS"):
+    atexit.register(shutil.rmtree, INSTANCE, True)
 
 
 def _pg_url(database: str) -> str:

@@ -41,8 +41,9 @@ PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-def _owned_batch(batch_id: int) -> Batch:
-    batch = BatchOps.get_for_user(db.session, check_id(batch_id, "batch"), api_user().id)
+def _owned_batch(batch_id: int, *, with_sites: bool = False) -> Batch:
+    batch = BatchOps.get_for_user(db.session, check_id(batch_id, "batch"), api_user().id,
+                                  with_sites=with_sites)
     if batch is None:
         raise not_found("batch")
     return batch
@@ -118,7 +119,7 @@ def list_batches():
 
 @bp.get("/batches/<int:batch_id>")
 def get_batch(batch_id: int):
-    batch = _owned_batch(batch_id)
+    batch = _owned_batch(batch_id, with_sites=True)
     return jsonify(batch_body(batch, BatchOps.progress(db.session, batch)))
 
 

@@ -66,7 +66,8 @@ def require_token() -> None:
         raise ApiError(401, "unauthorized", "a bearer token is required",
                        headers={"WWW-Authenticate": "Bearer"})
     user = UserOps.user_for_token(db.session, token)
-    db.session.commit()  # last_used_at
+    if db.session.dirty:
+        db.session.commit()  # last_used_at (written at most once a minute)
     if user is None:
         raise ApiError(401, "unauthorized", "the token is invalid, expired or revoked",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

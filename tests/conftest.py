@@ -145,7 +145,7 @@ def db_session(engine: sa.Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def committed(engine: sa.Engine) -> Iterator[Session]:
+def committed(app: Flask, engine: sa.Engine) -> Iterator[Session]:
     """For tests whose writes must be visible to other threads or processes: a session
     that commits for real; every table is emptied after the test."""
     session = Session(bind=engine, expire_on_commit=False)
@@ -156,6 +156,25 @@ def committed(engine: sa.Engine) -> Iterator[Session]:
         factories.bind_session(None)
         session.close()
         truncate_all(engine)
+        drain_queue(app)  # messages naming rows that no longer exist
+
+
+def drain_queue(app: Flask) -> list[tuple[str, list]]:
+    """Take every message off this run's task queue: [(task name, args)]."""
+    celery = app.extensions["celery"]
+    queue = celery.conf.task_default_queue
+    taken = []
+    with celery.connection_for_write() as connection:
+        channel = connection.default_channel
+        channel.queue_declare(queue=queue, passive=False, durable=True, auto_delete=False)
+        for _ in range(10_000):
+            message = channel.basic_get(queue, no_ack=True)
+            if message is None:
+                break
+            payload = message.decode()
+            args = payload[0] if isinstance(payload, list | tuple) else payload.get("args")
+            taken.append((message.headers.get("task"), list(args or [])))
+    return taken
 
 
 def truncate_all(engine: sa.Engine) -> None:

@@ -36,8 +36,8 @@ def init_auth(app: Flask) -> None:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         user = UserOps.user_for_token(db.session, token.strip())
-        if user is not None:
-            db.session.commit()  # last_used_at
+        if user is not None and db.session.dirty:
+            db.session.commit()  # last_used_at (written at most once a minute)
         return user
 
     @login_manager.unauthorized_handler

@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +24,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SCOPES = ("request", "task", "thread", "cli")
+THIS_FILE = __file__
+
+
+def _caller_frames(skip: int, depth: int = 4) -> str:
+    """Where a session was opened: a few 'file:line function' frames, cheaply (no source
+    lines are read, unlike ``traceback``)."""
+    frame = sys._getframe(skip)
+    parts = []
+    while frame is not None and len(parts) < depth:
+        code = frame.f_code
+        if code.co_filename != THIS_FILE and "contextlib" not in code.co_filename:
+            parts.append(f"{os.path.basename(code.co_filename)}:{frame.f_lineno} "
+                         f"{code.co_name}")
+        frame = frame.f_back
+    return " <- ".join(parts)
 
 
 @dataclass
@@ -67,6 +82,7 @@ class SessionManager:
     _checkouts: dict[int, CheckoutEntry] = field(default_factory=dict)
     _engines: weakref.WeakSet = field(default_factory=weakref.WeakSet)
     _local: threading.local = field(default_factory=threading.local)
+    _factories: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     reaped_total: int = 0
     leaked_total: int = 0
 
@@ -76,7 +92,6 @@ class SessionManager:
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}")
         thread = threading.current_thread()
-        where = "".join(traceback.format_stack(limit=6)[:-2]).strip().splitlines()
         entry = SessionEntry(
             session_ref=weakref.ref(session, self._make_finalizer(id(session))),
             scope=scope,
@@ -84,7 +99,7 @@ class SessionManager:
             thread_id=thread.ident or 0,
             thread_name=thread.name,
             opened_at=time.time(),
-            opened_where=" | ".join(line.strip() for line in where[-4:]),
+            opened_where=_caller_frames(skip=2),
         )
         with self._lock:
             self._sessions.setdefault(id(session), entry)
@@ -112,7 +127,7 @@ class SessionManager:
     def managed_session(self, engine: Engine, *, scope: str = "thread", owner: str = "",
                         commit: bool = True) -> Iterator[Session]:
         """Open, register and always close a session; commit on success if ``commit``."""
-        session = sessionmaker(bind=engine, expire_on_commit=False)()
+        session = self._factory(engine)()
         self.register(session, scope=scope, owner=owner or threading.current_thread().name)
         try:
             yield session
@@ -124,6 +139,13 @@ class SessionManager:
         finally:
             session.close()
             self.unregister(session)
+
+    def _factory(self, engine: Engine) -> sessionmaker:
+        factory = self._factories.get(engine)
+        if factory is None:
+            factory = sessionmaker(bind=engine, expire_on_commit=False)
+            self._factories[engine] = factory
+        return factory
 
     # --- the thread-scoped session of the running task -----------------------------------
     def bind_thread_session(self, session: Session | None) -> None:

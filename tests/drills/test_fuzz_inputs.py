@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -86,7 +85,6 @@ IDEMPOTENCE_BUGS = (
     "not letters, digits, '-', '_' and dots.")
 
 
-@pytest.mark.xfail(strict=False, reason=IDEMPOTENCE_BUGS)
 @BOUNDED
 @given(ANY_URL_INPUT)
 @example("´")

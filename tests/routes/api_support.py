@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from analysis.comparison import compare
 from analysis.scoring import score_report
 from models import Batch, Comparison, Site, User
+from tests.conftest import drain_queue
 from tests.factories import BatchFactory, PageFactory, SiteFactory, UserFactory
 from utils.db_operations import UserOps
 
@@ -74,24 +75,6 @@ def finished_batch(session: Session, owner: User, reports: list[dict | None],
     session.add(Comparison(batch_id=batch.id, data=data))
     session.commit()
     return batch
-
-
-def drain_queue(app: Flask) -> list[tuple[str, list]]:
-    """Take every message off this run's task queue: [(task name, args)]."""
-    celery = app.extensions["celery"]
-    queue = celery.conf.task_default_queue
-    taken = []
-    with celery.connection_for_write() as connection:
-        channel = connection.default_channel
-        channel.queue_declare(queue=queue, passive=False, durable=True, auto_delete=False)
-        for _ in range(10_000):
-            message = channel.basic_get(queue, no_ack=True)
-            if message is None:
-                break
-            payload = message.decode()
-            args = payload[0] if isinstance(payload, list | tuple) else payload.get("args")
-            taken.append((message.headers.get("task"), list(args or [])))
-    return taken
 
 
 @pytest.fixture(autouse=True)

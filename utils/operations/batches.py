@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, selectinload
 
 from models import Batch, BatchEvent, Comparison, Page, Site
 from models.base import utcnow
@@ -39,9 +39,15 @@ class BatchOps:
         return batch
 
     @staticmethod
-    def get_for_user(session: Session, batch_id: int, user_id: int) -> Batch | None:
-        return session.scalar(sa.select(Batch).where(Batch.id == batch_id,
-                                                     Batch.user_id == user_id))
+    def get_for_user(session: Session, batch_id: int, user_id: int, *,
+                     with_sites: bool = False) -> Batch | None:
+        """The user's batch; ``with_sites`` also loads its sites' status columns (the
+        reports stay deferred) in one more query."""
+        query = sa.select(Batch).where(Batch.id == batch_id, Batch.user_id == user_id)
+        if with_sites:
+            query = query.options(selectinload(Batch.sites).options(
+                defer(Site.report), defer(Site.scores)))
+        return session.scalar(query)
 
     @staticmethod
     def get(session: Session, batch_id: int) -> Batch | None:
@@ -60,8 +66,14 @@ class BatchOps:
 
     @staticmethod
     def progress(session: Session, batch: Batch) -> int:
-        finished = session.scalar(sa.select(sa.func.count()).where(
-            Site.batch_id == batch.id, Site.status.in_(FINISHED_SITE))) or 0
+        """0-100: finished sites over all sites (100 once the batch is finished).
+
+        Counts from the loaded sites when they are loaded, else with one query."""
+        if "sites" in batch.__dict__:
+            finished = sum(1 for site in batch.sites if site.status in FINISHED_SITE)
+        else:
+            finished = session.scalar(sa.select(sa.func.count()).where(
+                Site.batch_id == batch.id, Site.status.in_(FINISHED_SITE))) or 0
         if batch.status in ("completed", "partial", "failed"):
             return 100
         return int(100 * finished / batch.total_urls) if batch.total_urls else 0

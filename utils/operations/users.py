@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import ApiToken, User
@@ -73,7 +73,8 @@ class UserOps:
 
     @staticmethod
     def user_for_token(session: Session, token: str) -> User | None:
-        row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        row = session.scalar(sa.select(ApiToken).options(joinedload(ApiToken.user))
+                             .where(ApiToken.token_hash == hash_token(token)))
         now = utcnow()
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
