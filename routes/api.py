@@ -41,9 +41,8 @@ PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-def _owned_batch(batch_id: int, *, with_sites: bool = False) -> Batch:
-    batch = BatchOps.get_for_user(db.session, check_id(batch_id, "batch"), api_user().id,
-                                  with_sites=with_sites)
+def _owned_batch(batch_id: int) -> Batch:
+    batch = BatchOps.get_for_user(db.session, check_id(batch_id, "batch"), api_user().id)
     if batch is None:
         raise not_found("batch")
     return batch
@@ -119,8 +118,11 @@ def list_batches():
 
 @bp.get("/batches/<int:batch_id>")
 def get_batch(batch_id: int):
-    batch = _owned_batch(batch_id, with_sites=True)
-    return jsonify(batch_body(batch, BatchOps.progress(db.session, batch)))
+    found = BatchOps.status_for_user(db.session, check_id(batch_id, "batch"), api_user().id)
+    if found is None:
+        raise not_found("batch")
+    batch, sites, progress = found
+    return jsonify(batch_body(batch, progress, sites))
 
 
 @bp.get("/batches/<int:batch_id>/comparison")

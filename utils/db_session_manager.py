@@ -27,6 +27,12 @@ SCOPES = ("request", "task", "thread", "cli")
 THIS_FILE = __file__
 
 
+def _alive(thread_ref: Callable[[], threading.Thread | None]) -> bool:
+    """Judged on the thread object itself: a dead thread's ident is reused by new threads."""
+    thread = thread_ref()
+    return thread is not None and thread.is_alive()
+
+
 def _caller_frames(skip: int, depth: int = 4) -> str:
     """Where a session was opened: a few 'file:line function' frames, cheaply (no source
     lines are read, unlike ``traceback``)."""
@@ -48,10 +54,14 @@ class SessionEntry:
     session_ref: Callable[[], Session | None]
     scope: str
     owner: str
-    thread_id: int
+    thread_ref: Callable[[], threading.Thread | None]
     thread_name: str
     opened_at: float
     opened_where: str
+
+    @property
+    def thread_alive(self) -> bool:
+        return _alive(self.thread_ref)
 
     def describe(self, now: float) -> dict[str, Any]:
         return {
@@ -67,7 +77,7 @@ class SessionEntry:
 class CheckoutEntry:
     """A pooled connection currently lent out."""
 
-    thread_id: int
+    thread_ref: Callable[[], threading.Thread | None]
     thread_name: str
     checked_out_at: float
 
@@ -96,7 +106,7 @@ class SessionManager:
             session_ref=weakref.ref(session, self._make_finalizer(id(session))),
             scope=scope,
             owner=owner,
-            thread_id=thread.ident or 0,
+            thread_ref=weakref.ref(thread),
             thread_name=thread.name,
             opened_at=time.time(),
             opened_where=_caller_frames(skip=2),
@@ -166,7 +176,7 @@ class SessionManager:
     def on_checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
         thread = threading.current_thread()
         with self._lock:
-            self._checkouts[id(record)] = CheckoutEntry(thread.ident or 0, thread.name,
+            self._checkouts[id(record)] = CheckoutEntry(weakref.ref(thread), thread.name,
                                                         time.time())
 
     def on_checkin(self, _dbapi: Any, record: Any) -> None:
@@ -195,14 +205,13 @@ class SessionManager:
     # --- reaping and stats ---------------------------------------------------------------
     def reap_stale(self, max_age: float) -> dict[str, Any]:
         """Close sessions whose thread died; report live ones older than ``max_age`` seconds."""
-        alive = {t.ident for t in threading.enumerate()}
         now = time.time()
         reaped: list[dict[str, Any]] = []
         stale: list[dict[str, Any]] = []
         with self._lock:
             entries = list(self._sessions.items())
         for key, entry in entries:
-            if entry.thread_id not in alive:
+            if not entry.thread_alive:
                 session = entry.session_ref()
                 if session is not None:
                     try:
@@ -217,7 +226,7 @@ class SessionManager:
                 stale.append(entry.describe(now))
         with self._lock:
             for key, checkout in list(self._checkouts.items()):
-                if checkout.thread_id not in alive:
+                if not _alive(checkout.thread_ref):
                     self._checkouts.pop(key, None)
         return {"reaped": reaped, "stale": stale, "pid": os.getpid()}
 

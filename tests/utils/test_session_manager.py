@@ -121,3 +121,40 @@ def test_stats_count_by_scope(engine):
         assert stats["by_scope"]["task"] == 1
         assert stats["open_sessions"] == 1
     assert SESSION_MANAGER.stats()["open_sessions"] == 0
+
+
+def test_reap_is_not_fooled_by_a_new_thread_reusing_the_dead_threads_id(engine):
+    """Python hands a dead thread's ident to the next thread; the reap must still see the
+    owner as dead."""
+    holder: dict[str, object] = {}
+
+    def leaky() -> None:
+        session = sa.orm.Session(bind=engine)
+        SESSION_MANAGER.register(session, scope="thread", owner="leaky")
+        session.execute(sa.text("SELECT 1"))
+        holder["session"] = session
+        holder["ident"] = threading.get_ident()
+
+    thread = threading.Thread(target=leaky)
+    thread.start()
+    thread.join()
+    stop = threading.Event()
+    reused = threading.Event()
+    survivors = []
+    for _ in range(20):  # start live threads until one gets the dead thread's ident
+        survivor = threading.Thread(
+            target=lambda: (threading.get_ident() == holder["ident"] and reused.set(),
+                            stop.wait(30)))
+        survivor.start()
+        survivors.append(survivor)
+        if reused.wait(0.05):
+            break
+    try:
+        assert reused.is_set(), "no thread reused the ident; the test proves nothing"
+        report = SESSION_MANAGER.reap_stale(max_age=3600)
+    finally:
+        stop.set()
+        for survivor in survivors:
+            survivor.join(10)
+    assert [r["owner"] for r in report["reaped"]] == ["leaky"]
+    assert SESSION_MANAGER.checked_out() == 0
