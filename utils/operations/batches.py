@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,16 +48,21 @@ class BatchOps:
 
     @staticmethod
     def status_for_user(session: Session, batch_id: int, user_id: int
-                        ) -> tuple[sa.Row, list[sa.Row], int] | None:
-        """(batch row, site rows, progress) as plain rows for the hot status read: two
-        small queries, no ORM objects, reports never loaded. None if not the user's."""
-        batch = session.execute(sa.select(*BATCH_STATUS_COLUMNS).where(
-            Batch.id == batch_id, Batch.user_id == user_id)).first()
-        if batch is None:
+                        ) -> tuple[SimpleNamespace, list[SimpleNamespace], int] | None:
+        """(batch, sites, progress) for the hot status read: one query, no ORM objects,
+        reports never loaded. None if the batch is not the user's."""
+        rows = session.execute(
+            sa.select(*BATCH_STATUS_COLUMNS, Site.id.label("site_id"), Site.url,
+                      Site.status.label("site_status"), Site.error)
+            .select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
+            .where(Batch.id == batch_id, Batch.user_id == user_id)
+            .order_by(Site.position, Site.id)).all()
+        if not rows:
             return None
-        sites = session.execute(sa.select(Site.id, Site.url, Site.status, Site.error)
-                                .where(Site.batch_id == batch_id)
-                                .order_by(Site.position, Site.id)).all()
+        batch = SimpleNamespace(**{column.key: getattr(rows[0], column.key)
+                                   for column in BATCH_STATUS_COLUMNS})
+        sites = [SimpleNamespace(id=row.site_id, url=row.url, status=row.site_status,
+                                 error=row.error) for row in rows if row.site_id is not None]
         finished = sum(1 for site in sites if site.status in FINISHED_SITE)
         return batch, sites, BatchOps.progress_from(batch, finished)
 
@@ -83,7 +89,7 @@ class BatchOps:
         return BatchOps.progress_from(batch, finished)
 
     @staticmethod
-    def progress_from(batch: Batch | sa.Row, finished_sites: int) -> int:
+    def progress_from(batch: Batch | SimpleNamespace, finished_sites: int) -> int:
         """The progress rule from an already-counted number of finished sites."""
         if batch.status in ("completed", "partial", "failed"):
             return 100
