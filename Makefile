@@ -15,11 +15,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed
 
-## Run web, worker and beat on the embedded defaults (SQLite + filesystem broker).
+## Run web, worker, beat and flower on the embedded defaults (SQLite + filesystem broker).
 run: venv
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT) web worker beat
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT) web worker beat flower
 
 ## Run the test suite (TEST_DATABASE_URL / TEST_REDIS_URL select PostgreSQL / Redis).
 test: venv
