@@ -72,7 +72,10 @@ def main() -> None:
         with counter.connect() as connection:
             return connection.scalar(sa.text("SELECT count(*) FROM pages WHERE analysed"))
 
-    worker = start_worker("soak-worker", "app:celery_app", bench_env(RIVALSCOPE_ROLE="worker"),
+    # The snapshot publisher's one background connection opens at its first publish:
+    # publish early so it is part of the steady state, not "growth" in the second half.
+    worker_env = bench_env(RIVALSCOPE_ROLE="worker", SNAPSHOT_INTERVAL_SECONDS="2")
+    worker = start_worker("soak-worker", "app:celery_app", worker_env,
                           concurrency=args.concurrency)
     try:
         wait_worker_ready(worker)
