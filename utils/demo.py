@@ -142,8 +142,8 @@ def submit_demo_batch(urls: list[str], max_pages: int) -> tuple[int, bool]:
 def demo_command(max_pages: int, serve_seconds: float) -> None:
     """Serve three sample competitor sites locally and submit a batch against them."""
     if not loopback_allowed(current_app.config["FETCH_ALLOW_NETWORKS"]):
-        click.secho("Note: FETCH_ALLOW_NETWORKS does not include 127.0.0.0/8, so a worker "
-                    "with these settings will refuse the demo sites. Start the app with\n"
+        click.secho("Note: the worker must allow loopback addresses or it will refuse the "
+                    "demo sites; start the app with\n"
                     "  FETCH_ALLOW_NETWORKS=127.0.0.0/8 make run", fg="yellow", err=True)
     sites = serve_demo_sites()
     try:
