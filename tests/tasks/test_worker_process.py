@@ -74,3 +74,17 @@ def test_worker_task_writes_through_its_thread_session(app, committed, test_sett
     finally:
         output = stop_worker(worker)
     assert "Traceback" not in output, output
+
+
+def test_worker_refuses_to_start_on_an_unmigrated_database(test_settings, tmp_path):
+    """Every role checks the schema on start: a worker on an empty database exits with a
+    message telling what to run."""
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    worker = start_worker(test_settings, f"refuse-{os.getpid()}",
+                          env={"DATABASE_URL": empty, "TEST_DATABASE_URL": empty})
+    try:
+        worker.wait(60)
+    finally:
+        output = stop_worker(worker)
+    assert worker.returncode != 0
+    assert "Rivalscope cannot start" in output and "flask db upgrade" in output
