@@ -23,6 +23,7 @@ from tests import factories
 from tests.pgbouncer import PgBouncer, pgbouncer_fixture  # noqa: F401 - session fixture
 from utils.database_access import normalize_database_url
 from utils.db_error_handler import ERROR_STATS
+from utils.db_log_handler import uninstall_db_log_handler
 from utils.db_session_manager import SESSION_MANAGER
 
 BASE_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -94,6 +95,7 @@ def app(test_settings: dict) -> Iterator[Flask]:
     with application.app_context():
         upgrade()
     yield application
+    uninstall_db_log_handler()  # its background writer must not outlive the database
     with application.app_context():
         db.engine.dispose()
     if PG_URL:

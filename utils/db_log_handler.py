@@ -268,6 +268,17 @@ def install_db_log_handler(app: Flask) -> DatabaseLogHandler:
     return handler
 
 
+def uninstall_db_log_handler(timeout: float = 1.0) -> None:
+    """Detach and close this process's handler (before its database goes away)."""
+    handler: DatabaseLogHandler | None = _INSTALLED["handler"]
+    if handler is None:
+        return
+    for logger in (logging.getLogger(), logging.getLogger("celery.task")):
+        logger.removeHandler(handler)
+    handler.close(timeout=timeout)
+    _INSTALLED.update(handler=None, key=None)
+
+
 def installed_handler() -> DatabaseLogHandler | None:
     """The handler installed in this process, if any."""
     return _INSTALLED["handler"]
