@@ -39,11 +39,14 @@ def register_extensions(app: Flask) -> None:
     from routes.csrf import csrf
     from tasks.celery_app import celery_init_app
     from utils.auth import init_auth
+    from utils.database_access import install_engine_events
     from utils.db_log_handler import install_db_log_handler
     from utils.request_scope import init_request_scope
     from utils.snapshots import install_snapshots
 
     db.init_app(app)
+    with app.app_context():
+        install_engine_events(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
     init_auth(app)
     csrf.init_app(app)
     Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))

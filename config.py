@@ -74,6 +74,9 @@ class Config:
     # Direct (not pooled) URL for VACUUM behind PgBouncer; empty = DATABASE_URL.
     MAINTENANCE_DATABASE_URL = os.environ.get("MAINTENANCE_DATABASE_URL", "")
     SITE_LEASE_SECONDS = _int("SITE_LEASE_SECONDS", 900)
+    SITE_MAX_ATTEMPTS = _int("SITE_MAX_ATTEMPTS", 3)  # then the site fails: "gave up after N"
+    # A network request while this thread holds a transaction: logged, or raised when strict.
+    DB_NETWORK_GUARD_STRICT = os.environ.get("DB_NETWORK_GUARD_STRICT", "") == "1"
     API_TOKEN_TTL_HOURS = _int("API_TOKEN_TTL_HOURS", 24 * 30)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -103,6 +106,7 @@ class TestConfig(Config):
         "TEST_DATABASE_URL",
         os.environ.get("DATABASE_URL", "sqlite:///" + str(INSTANCE_DIR / "test.db")))
     DB_POOL_TIMEOUT = _float("DB_POOL_TIMEOUT", 2.0)
+    DB_NETWORK_GUARD_STRICT = os.environ.get("DB_NETWORK_GUARD_STRICT", "1") == "1"
 
 
 class ProductionConfig(Config):

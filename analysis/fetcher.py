@@ -164,10 +164,14 @@ class Fetcher:
         *,
         sleep: Callable[[float], None] = time.sleep,
         backend: GuardedBackend | None = None,
+        before_request: Callable[[str], None] | None = None,
     ) -> None:
-        """``backend`` replaces the guarded network backend (tests inject a resolver)."""
+        """``backend`` replaces the guarded network backend (tests inject a resolver).
+        ``before_request(url)`` runs before each request (each redirect hop and retry) and
+        may raise to stop it: the caller's check that it holds nothing across the wait."""
         self.config = config or FetchConfig()
         self._sleep = sleep
+        self._before_request = before_request
         self.backend = backend or GuardedBackend(self.config.allow_networks)
         timeout = httpx.Timeout(
             connect=self.config.connect_timeout,
@@ -287,6 +291,8 @@ class Fetcher:
         self._precheck(url)
         attempts = 0
         while True:
+            if self._before_request is not None:
+                self._before_request(url)
             gate = politeness.slot(url) if politeness is not None else nullcontext()
             with gate:
                 hop = self._request(url, reader, want_body)

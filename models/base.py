@@ -6,12 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
-
-from utils.database_access import install_engine_events
 
 # JSONB on PostgreSQL, JSON elsewhere.
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -56,17 +53,9 @@ class Base(DeclarativeBase):
     )
 
 
-class RivalscopeSQLAlchemy(SQLAlchemy):
-    """Flask-SQLAlchemy whose engines carry our connect, fork-safety and tracking events."""
-
-    def _make_engine(self, bind_key: str | None, options: dict[str, Any], app: Flask
-                     ) -> sa.Engine:
-        engine = super()._make_engine(bind_key, options, app)
-        install_engine_events(engine)
-        return engine
-
-
-db = RivalscopeSQLAlchemy(model_class=Base)
+# The engine events (pragmas, fork safety, tracking) are installed by the database layer,
+# which the app factory calls (``utils.database_access.install_engine_events``).
+db = SQLAlchemy(model_class=Base)
 
 
 class TimestampMixin:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import TimestampMixin, db
+
+if TYPE_CHECKING:
+    from models.site import Site
 
 BATCH_STATUSES = ("pending", "running", "completed", "partial", "failed", "cancelled")
 FINISHED_BATCH_STATUSES = ("completed", "partial", "failed", "cancelled")
@@ -28,9 +31,10 @@ class Batch(TimestampMixin, db.Model):
     max_pages: Mapped[int] = mapped_column(default=10)
     total_urls: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[datetime | None]
+    enqueued_until: Mapped[datetime | None]  # a start message is in flight until then
     finished_at: Mapped[datetime | None]
 
-    sites: Mapped[list[Site]] = relationship(  # noqa: F821
+    sites: Mapped[list[Site]] = relationship(
         back_populates="batch", cascade="all, delete-orphan", passive_deletes=True,
         order_by="Site.position")
 
@@ -56,5 +60,3 @@ class Comparison(TimestampMixin, db.Model):
         sa.ForeignKey("batches.id", ondelete="CASCADE"), unique=True)
     data: Mapped[dict[str, Any]]
 
-
-from models.site import Site  # noqa: E402  (resolves the relationship target)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import TimestampMixin, db
+
+if TYPE_CHECKING:
+    from models.batch import Batch
 
 SITE_STATUSES = ("pending", "running", "completed", "failed")
 
@@ -35,7 +38,5 @@ class Site(TimestampMixin, db.Model):
     report: Mapped[dict[str, Any] | None]
     scores: Mapped[dict[str, Any] | None]
 
-    batch: Mapped[Batch] = relationship(back_populates="sites")  # noqa: F821
+    batch: Mapped[Batch] = relationship(back_populates="sites")
 
-
-from models.batch import Batch  # noqa: E402,F401

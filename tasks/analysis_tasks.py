@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -23,14 +25,18 @@ from analysis.crawler import SiteFailed, crawl_site
 from analysis.report import build_report
 from analysis.scoring import score_report
 from tasks.crawl_tools import crawl_tools_for
-from utils.db_error_handler import record_error
+from utils.db_error_handler import classify, raise_alert, record_error
 from utils.db_operations import BatchOps, EventOps, LeaseNotHeld, PageOps, SiteOps
+from utils.operations.batches import START_WINDOW
 
 log = logging.getLogger(__name__)
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 CANCEL_CHECK_EVERY = 5
+UNIT_RETRIES = 4  # a callback's transaction re-runs this often on retryable errors
+UNIT_BACKOFF_SECONDS = 0.5
+T = TypeVar("T")
 # Events worth a line in the timeline; "page_fetched" is summarised, not logged per page.
 EVENT_MESSAGES = {
     "robots_blocked": "Blocked by robots.txt: {url}",
@@ -63,7 +69,8 @@ def retry_on_database_error(task: Any, error: SQLAlchemyError) -> None:
 def start_batch(self, batch_id: int) -> int:
     """Mark the batch running and enqueue one ``analyze_site`` per pending site."""
     try:
-        site_ids = BatchOps.mark_started(self.session, batch_id)
+        site_ids = BatchOps.mark_started(self.session, batch_id,
+                                         current_app.config["SITE_LEASE_SECONDS"])
         if site_ids:
             EventOps.add(self.session, batch_id, "batch_started",
                          f"Analysis started for {len(site_ids)} sites")
@@ -76,137 +83,207 @@ def start_batch(self, batch_id: int) -> int:
 
 
 class SiteRun:
-    """One run of ``analyze_site``: the crawl's callbacks write through the task session."""
+    """One run of ``analyze_site``. The crawl's callbacks each do their database work in one
+    short transaction that has ended (committed or rolled back) before control returns to
+    the crawler, so no transaction is ever open while the crawler waits on the network.
+    Everything the crawl needs is read before it starts; nothing is lazy-loaded later."""
 
-    def __init__(self, task: Any, site_id: int, owner: str) -> None:
-        self.task = task
+    def __init__(self, task: Any, site_id: int, owner: str, inputs: SimpleNamespace) -> None:
         self.session = task.session
         self.site_id = site_id
         self.owner = owner
-        self.config = current_app.config
-        self.site = SiteOps.get(self.session, site_id)
-        self.batch_id = self.site.batch_id
+        self.url: str = inputs.url
+        self.batch_id: int = inputs.batch_id
+        self.max_pages: int = inputs.max_pages
+        self.lease_seconds: int = current_app.config["SITE_LEASE_SECONDS"]
         self.seq = 0
         self.calls = 0
         self.pages = 0
 
+    def unit(self, work: Callable[[], T]) -> T:
+        """Run ``work`` as one transaction: commit, or roll back and re-raise. Retryable
+        database errors (a restarted server, a lock timeout) re-run it after a backoff."""
+        for attempt in range(UNIT_RETRIES + 1):
+            try:
+                result = work()
+                self.session.commit()
+                return result
+            except SQLAlchemyError as error:
+                self.session.rollback()
+                if attempt == UNIT_RETRIES or not classify(error).retryable:
+                    raise
+                record_error(error, "pipeline.analyze_site")
+                time.sleep(UNIT_BACKOFF_SECONDS * 2 ** attempt)
+            except BaseException:
+                self.session.rollback()
+                raise
+        raise AssertionError("unreachable")
+
     def keep_lease(self) -> None:
         """Renew the lease, or stop: the site was cancelled, deleted or taken over."""
-        if not SiteOps.renew_lease(self.session, self.site_id, self.owner,
-                                   self.config["SITE_LEASE_SECONDS"]):
-            self.session.rollback()
+        if not SiteOps.renew_lease(self.session, self.site_id, self.owner, self.lease_seconds):
             raise LeaseLost(self.site_id)
 
     def store(self, record: dict) -> None:
-        self.keep_lease()
-        PageOps.store(self.session, self.site_id, record, self.seq)
+        def write() -> None:
+            self.keep_lease()
+            PageOps.store(self.session, self.site_id, record, self.seq)
+            if record.get("analysed") and (self.pages + 1) % 10 == 0:
+                self.event("pages_fetched", f"{self.pages + 1} pages analysed on {self.url}")
+
+        self.unit(write)
         self.seq += 1
         if record.get("analysed"):
             self.pages += 1
-            if self.pages % 10 == 0:
-                self.event("pages_fetched", f"{self.pages} pages analysed on {self.site.url}")
-        self.session.commit()
 
     def on_event(self, kind: str, data: dict) -> None:
         template = EVENT_MESSAGES.get(kind)
         if template:
-            self.event(kind, template.format(url=data.get("url", ""),
-                                             reason=data.get("reason", data.get("error", ""))),
-                       data)
+            message = template.format(url=data.get("url", ""),
+                                      reason=data.get("reason", data.get("error", "")))
+            self.unit(lambda: self.event(kind, message, data))
 
     def should_stop(self) -> bool:
         self.calls += 1
         if self.calls % CANCEL_CHECK_EVERY:
             return False
-        return SiteOps.is_cancelled(self.session, self.site_id)
+        return self.unit(lambda: SiteOps.is_cancelled(self.session, self.site_id))
 
     def event(self, kind: str, message: str, data: dict | None = None) -> None:
         EventOps.add(self.session, self.batch_id, kind, message, data, site_id=self.site_id)
 
     def finish(self, status: str, *, report: dict | None = None, scores: dict | None = None,
                error: str | None = None) -> str | None:
-        """Record the outcome (event first, so the timeline ends with the batch's)."""
-        self.keep_lease()
-        if status == "completed":
-            self.event("site_completed", f"Analysed {self.site.url}: {self.pages} pages",
-                       {"pages": self.pages})
-        else:
-            self.event("site_failed", f"Failed {self.site.url}: {error}", {"reason": error})
-        try:
-            batch_status = SiteOps.finish(self.session, self.site_id, self.owner,
-                                          status=status, compare=compare, report=report,
-                                          scores=scores, error=error)
-        except LeaseNotHeld:
-            self.session.rollback()
-            raise LeaseLost(self.site_id) from None
-        self.session.commit()
-        return batch_status
+        """Record the outcome (event first, so the timeline ends with the batch's). The
+        batch is locked before the site (``SiteOps.finish``): the one lock order."""
+
+        def write() -> str | None:
+            if status == "completed":
+                self.event("site_completed", f"Analysed {self.url}: {self.pages} pages",
+                           {"pages": self.pages})
+            else:
+                self.event("site_failed", f"Failed {self.url}: {error}", {"reason": error})
+            try:
+                return SiteOps.finish(self.session, self.site_id, self.owner, status=status,
+                                      compare=compare, report=report, scores=scores,
+                                      error=error)
+            except LeaseNotHeld:
+                raise LeaseLost(self.site_id) from None
+
+        return self.unit(write)
+
+
+def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]] | str:
+    """Take the lease and read what the crawl needs, in one transaction; or say why not."""
+    config = current_app.config
+    max_attempts = config["SITE_MAX_ATTEMPTS"]
+    session = task.session
+    if not SiteOps.acquire_lease(session, site_id, owner, config["SITE_LEASE_SECONDS"],
+                                 max_attempts):
+        gave_up = SiteOps.give_up_if_exhausted(session, site_id, owner, max_attempts, compare)
+        session.commit()
+        if gave_up:
+            log.warning("site %s: %s", site_id, gave_up)
+            return "gave up"
+        return "not leased"
+    inputs = SiteOps.crawl_inputs(session, site_id)
+    run = SiteRun(task, site_id, owner, inputs)
+    done = PageOps.records(session, site_id)
+    run.seq = len(done)
+    run.pages = sum(1 for record in done if record.get("analysed"))
+    run.event("site_resumed" if done else "site_started",
+              f"{'Resuming' if done else 'Started'} {run.url}"
+              + (f" after {len(done)} stored pages" if done else "")
+              + (f" (attempt {inputs.attempts})" if inputs.attempts > 1 else ""))
+    session.commit()
+    return run, done
+
+
+def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:
+    """Crawl with no transaction open, then record the outcome."""
+    tools = crawl_tools_for(task.app)
+    try:
+        result = crawl_site(run.url, max_pages=run.max_pages, fetcher=tools.fetcher,
+                            politeness=tools.politeness, done=done, on_record=run.store,
+                            should_stop=run.should_stop, on_event=run.on_event)
+    except SiteFailed as failure:
+        run.finish("failed", error=failure.reason)
+        return "failed"
+    except SoftTimeLimitExceeded:
+        run.finish("failed", error="time limit exceeded while crawling")
+        return "failed"
+    if result.stopped:
+        return "stopped"
+    report = build_report(result.records, result.robots, result.sitemap)
+    run.finish("completed", report=report, scores=score_report(report))
+    return "completed"
+
+
+def _fail(task: Any, site_id: int, owner: str, reason: str) -> str:
+    """End the site ``failed`` with ``reason`` (it must never stay running)."""
+    session = task.session
+    session.rollback()
+    inputs = SiteOps.crawl_inputs(session, site_id)
+    if inputs is None:
+        session.rollback()
+        return "site deleted"
+    try:
+        SiteRun(task, site_id, owner, inputs).finish("failed", error=reason[:1000])
+    except LeaseLost:
+        return "lease lost"
+    return "failed"
 
 
 @shared_task(name="pipeline.analyze_site", bind=True, max_retries=8)
 def analyze_site(self, site_id: int) -> str:
-    """Crawl and analyse one site under a lease; finish it (and maybe its batch)."""
+    """Crawl and analyse one site under a lease; finish it (and maybe its batch).
+
+    A retryable database error retries the task (each run is one attempt, capped by
+    ``SITE_MAX_ATTEMPTS``); any other error fails the site with its reason."""
     owner = self.request.id or f"eager-{uuid.uuid4()}"
-    lease = current_app.config["SITE_LEASE_SECONDS"]
     try:
-        if not SiteOps.acquire_lease(self.session, site_id, owner, lease):
-            self.session.commit()
-            return "not leased"
-        run = SiteRun(self, site_id, owner)
-        done = PageOps.records(self.session, site_id)
-        run.seq = len(done)
-        run.pages = sum(1 for record in done if record.get("analysed"))
-        run.event("site_resumed" if done else "site_started",
-                  f"{'Resuming' if done else 'Started'} {run.site.url}"
-                  + (f" after {len(done)} stored pages" if done else ""))
-        self.session.commit()
-        tools = crawl_tools_for(self.app)
-        try:
-            result = crawl_site(run.site.url, max_pages=run.site.batch.max_pages,
-                                fetcher=tools.fetcher, politeness=tools.politeness, done=done,
-                                on_record=run.store, should_stop=run.should_stop,
-                                on_event=run.on_event)
-        except SiteFailed as failure:
-            run.finish("failed", error=failure.reason)
-            return "failed"
-        except SoftTimeLimitExceeded:
-            self.session.rollback()
-            run.finish("failed", error="time limit exceeded while crawling")
-            return "failed"
-        if result.stopped:
-            self.session.commit()
-            return "stopped"
-        report = build_report(result.records, result.robots, result.sitemap)
-        run.finish("completed", report=report, scores=score_report(report))
-        return "completed"
+        begun = _begin(self, site_id, owner)
+        if isinstance(begun, str):
+            return begun
+        return _crawl(self, *begun)
     except LeaseLost:
         return "lease lost"
     except SQLAlchemyError as error:
-        retry_on_database_error(self, error)
+        info = record_error(error, self.name)
+        self.session.rollback()
+        if info.retryable:
+            _note_attempt_error(self, site_id, owner, f"database unavailable: {info.detail}")
+            raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from None
+        return _fail(self, site_id, owner, f"the database refused this site's data "
+                                           f"({info.category} error): {info.detail}")
     except Exception as error:  # noqa: BLE001 - one bad site never breaks the batch
         log.exception("analysis of site %s failed", site_id)
-        self.session.rollback()
-        if SiteOps.get(self.session, site_id) is None:
-            return "site deleted"
-        try:
-            SiteRun(self, site_id, owner).finish(
-                "failed", error=f"internal error: {type(error).__name__}: {error}"[:500])
-        except LeaseLost:
-            return "lease lost"
-        return "failed"
-    return "retrying"
+        reason = f"internal error: {type(error).__name__}: {error}"[:500]
+        outcome = _fail(self, site_id, owner, reason)
+        if outcome == "failed":
+            raise_alert(f"site {site_id} failed by an internal error: {reason}",
+                        current_app.config.get("ALERT_WEBHOOK_URL", ""))
+        return outcome
+
+
+def _note_attempt_error(task: Any, site_id: int, owner: str, reason: str) -> None:
+    """Best effort: keep why this attempt stopped, for a later "gave up" message."""
+    try:
+        SiteOps.note_attempt_error(task.session, site_id, owner, reason)
+        task.session.commit()
+    except SQLAlchemyError:
+        task.session.rollback()
 
 
 @shared_task(name="pipeline.requeue_stalled_sites", bind=True)
 def requeue_stalled_sites(self) -> dict:
     """Re-enqueue sites whose lease expired or whose message was lost; restart lost batches."""
     lease = current_app.config["SITE_LEASE_SECONDS"]
-    expired = SiteOps.expired_leases(self.session)
-    pending = SiteOps.pending_in_running_batches(self.session, timedelta(seconds=lease))
-    batches = BatchOps.stalled_pending(self.session, timedelta(seconds=60))
+    sites = SiteOps.claim_for_requeue(self.session, lease, lambda: str(uuid.uuid4()))
+    batches = BatchOps.claim_stalled_pending(self.session, START_WINDOW)
     self.session.commit()
-    for site_id in expired + pending:
-        analyze_site.delay(site_id)
+    for site_id, message_id in sites:  # the message id is the owner its lease was claimed for
+        analyze_site.apply_async((site_id,), task_id=message_id)
     for batch_id in batches:
         start_batch.delay(batch_id)
-    return {"expired": expired, "pending": pending, "batches": batches}
+    return {"sites": [site_id for site_id, _ in sites], "batches": batches}

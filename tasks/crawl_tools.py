@@ -11,6 +11,7 @@ from celery import Celery
 from analysis.fetcher import FetchConfig, Fetcher
 from analysis.politeness import Politeness
 from analysis.ssrf import parse_allow_networks
+from utils.db_session_manager import SESSION_MANAGER
 
 _LOCK = threading.Lock()
 
@@ -31,7 +32,12 @@ def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
     politeness = Politeness(concurrency=config["FETCH_PER_ORIGIN"],
                             default_delay=config["FETCH_DELAY_SECONDS"],
                             max_delay=config["FETCH_MAX_CRAWL_DELAY"])
-    return CrawlTools(Fetcher(fetch_config), politeness)
+    strict = bool(config.get("DB_NETWORK_GUARD_STRICT"))
+
+    def no_transaction_open(url: str) -> None:
+        SESSION_MANAGER.guard_network_io(url, strict=strict)
+
+    return CrawlTools(Fetcher(fetch_config, before_request=no_transaction_open), politeness)
 
 
 def crawl_tools_for(celery: Celery) -> CrawlTools:

@@ -205,14 +205,19 @@ def idle_in_transaction(url: str) -> list[tuple]:
 
 @pytest.fixture(autouse=True)
 def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail any test that leaves a session open, a connection checked out or (PostgreSQL)
-    a backend idle in a transaction."""
+    """Fail any test that leaves a session open, a connection checked out, sends a network
+    request while one of its thread's sessions is in a transaction, or (PostgreSQL) leaves a
+    backend idle in a transaction."""
     ERROR_STATS.reset()
+    SESSION_MANAGER.take_network_violations()
     yield
     problems = []
     sessions = SESSION_MANAGER.open_sessions()
     if sessions:
         problems.append(f"open sessions: {sessions}")
+    violations = SESSION_MANAGER.take_network_violations()
+    if violations:
+        problems.append(f"network requests while a transaction was open: {violations}")
     if SESSION_MANAGER.checked_out():
         problems.append(f"{SESSION_MANAGER.checked_out()} connection(s) still checked out")
     uses_database = "app" in request.fixturenames

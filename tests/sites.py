@@ -20,6 +20,8 @@ class SiteSpec:
     homepage_status: int = 200
     broken_link: bool = False       # the homepage links to /missing (404)
     extra_head: str = ""
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (type, body)
+    path_delays: dict[str, float] = field(default_factory=dict)  # per-path extra delay
     served: Counter = field(default_factory=Counter)
 
 
@@ -33,8 +35,11 @@ class _Handler(BaseHTTPRequestHandler):
         spec = self.spec
         path = self.path.split("?", 1)[0]
         spec.served[path] += 1
-        if spec.delay:
-            time.sleep(spec.delay)
+        if spec.delay or path in spec.path_delays:
+            time.sleep(spec.delay + spec.path_delays.get(path, 0.0))
+        if path in spec.files:
+            content_type, body = spec.files[path]
+            return self._send(200, content_type, body)
         if path == "/robots.txt":
             return self._send(404, "text/plain", b"")
         if path == "/":

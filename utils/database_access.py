@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from utils.db_session_manager import SESSION_MANAGER, SessionManager
+from utils.storable import clean_parameters, dumps_storable
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -58,7 +59,7 @@ def engine_options(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
         return {"connect_args": {"timeout": config.SQLITE_BUSY_TIMEOUT_MS / 1000,
                                  "check_same_thread": False},
                 "pool_size": config.DB_POOL_SIZE, "max_overflow": config.DB_MAX_OVERFLOW,
-                "pool_timeout": config.DB_POOL_TIMEOUT}
+                "pool_timeout": config.DB_POOL_TIMEOUT, "json_serializer": dumps_storable}
     connect_args: dict[str, Any] = {
         "application_name": f"rivalscope-{role}",
         "connect_timeout": config.DB_CONNECT_TIMEOUT,
@@ -66,7 +67,8 @@ def engine_options(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
         "keepalives_idle": 30,
     }
     if config.DB_POOLER == "transaction":
-        return {"poolclass": NullPool, "connect_args": connect_args}
+        return {"poolclass": NullPool, "connect_args": connect_args,
+                "json_serializer": dumps_storable}
     connect_args["options"] = (
         f"-c statement_timeout={config.DB_STATEMENT_TIMEOUT_MS}"
         f" -c idle_in_transaction_session_timeout={config.DB_IDLE_IN_TX_TIMEOUT_MS}"
@@ -78,6 +80,7 @@ def engine_options(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
         "pool_recycle": config.DB_POOL_RECYCLE,
         "pool_pre_ping": True,
         "connect_args": connect_args,
+        "json_serializer": dumps_storable,
     }
 
 
@@ -85,14 +88,20 @@ def build_engine(url: str, options: dict[str, Any], manager: SessionManager = SE
                  ) -> Engine:
     """Create an engine and install the connect, fork-safety and tracking events."""
     engine = create_engine(normalize_database_url(url), **options)
-    install_engine_events(engine, manager)
+    busy_seconds = options.get("connect_args", {}).get("timeout", 5)
+    install_engine_events(engine, manager, busy_timeout_ms=int(busy_seconds * 1000))
     return engine
 
 
-def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANAGER) -> None:
-    """SQLite pragmas, the pid check on checkout and pool tracking for the session manager."""
+def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANAGER, *,
+                          busy_timeout_ms: int = 5000) -> None:
+    """SQLite pragmas, storable parameters, the pid check on checkout and pool tracking for
+    the session manager. Idempotent: an engine gets its events once."""
+    if engine in _ENGINES:
+        return
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+    event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     event.listen(engine, "connect", _remember_pid)
     event.listen(engine.pool, "checkout", _refuse_foreign_pid)
     event.listen(engine.pool, "checkout", manager.on_checkout)
@@ -101,13 +110,20 @@ def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANA
     _ENGINES.add(engine)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+    return on_connect
+
+
+def _storable_parameters(_conn: Any, _cursor: Any, statement: str, parameters: Any,
+                         _context: Any, _executemany: bool) -> tuple[str, Any]:
+    return statement, clean_parameters(parameters)
 
 
 def _remember_pid(_dbapi_connection: Any, record: Any) -> None:

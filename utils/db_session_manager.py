@@ -9,6 +9,7 @@ There is one registry per process (``SESSION_MANAGER``); pool events feed it.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import sys
@@ -73,6 +74,10 @@ class SessionEntry:
         }
 
 
+class TransactionDuringNetworkIO(RuntimeError):
+    """A network request was about to run while this thread held a database transaction."""
+
+
 @dataclass
 class CheckoutEntry:
     """A pooled connection currently lent out."""
@@ -95,6 +100,7 @@ class SessionManager:
     _factories: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     reaped_total: int = 0
     leaked_total: int = 0
+    network_violations: list[dict[str, Any]] = field(default_factory=list)
 
     # --- sessions -----------------------------------------------------------------------
     def register(self, session: Session, *, scope: str, owner: str) -> None:
@@ -168,6 +174,45 @@ class SessionManager:
         if session is None:
             raise RuntimeError("no task session on this thread")
         return session
+
+    # --- no transaction across network I/O -------------------------------------------------
+    def transactions_on_this_thread(self) -> list[str]:
+        """Owners of this thread's registered sessions that are inside a transaction."""
+        thread = threading.current_thread()
+        with self._lock:
+            entries = list(self._sessions.values())
+        owners = []
+        for entry in entries:
+            session = entry.session_ref()
+            if entry.thread_ref() is thread and session is not None and session.in_transaction():
+                owners.append(entry.owner)
+        return owners
+
+    def guard_network_io(self, target: str, *, strict: bool) -> None:
+        """Called before a network request: a session of this thread still inside a
+        transaction would hold a connection (and its locks) across the wait. Recorded
+        always; raised when ``strict`` (tests)."""
+        owners = self.transactions_on_this_thread()
+        if not owners:
+            return
+        violation = {"target": target[:200], "owners": owners, "pid": os.getpid(),
+                     "thread": threading.current_thread().name, "at": time.time()}
+        with self._lock:
+            self.network_violations.append(violation)
+            del self.network_violations[:-50]
+        if not strict:
+            logging.getLogger(__name__).warning(
+                "network request to %s while a transaction is open in %s", target[:200], owners)
+            return
+        if strict:
+            raise TransactionDuringNetworkIO(
+                f"network request to {target[:200]} while a transaction is open in {owners}")
+
+    def take_network_violations(self) -> list[dict[str, Any]]:
+        """The violations recorded since the last call (and forget them)."""
+        with self._lock:
+            taken, self.network_violations = self.network_violations, []
+        return taken
 
     # --- connections ----------------------------------------------------------------------
     def track_engine(self, engine: Engine) -> None:

@@ -49,7 +49,7 @@ def test_loopback_needs_to_be_allowed():
 def test_the_pipeline_tells_the_demo_sites_apart(app, client, committed, demo_sites):
     user, headers = user_with_token(committed)
     batch = BatchOps.create(committed, user.id, "demo", [s.url for s in demo_sites], 10)
-    BatchOps.mark_started(committed, batch.id)
+    BatchOps.mark_started(committed, batch.id, 600)
     committed.commit()
     site_ids = committed.scalars(sa.select(Site.id).where(Site.batch_id == batch.id)
                                  .order_by(Site.position)).all()

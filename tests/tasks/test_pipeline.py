@@ -16,7 +16,7 @@ from utils.db_operations import BatchOps, SiteOps
 def make_batch(session, urls, max_pages=5) -> Batch:
     user = UserFactory()
     batch = BatchOps.create(session, user.id, "test batch", urls, max_pages)
-    BatchOps.mark_started(session, batch.id)
+    BatchOps.mark_started(session, batch.id, 600)
     session.commit()
     return batch
 
@@ -90,9 +90,13 @@ def test_resume_after_crash_never_refetches_stored_pages(app, committed):
         committed.execute(sa.delete(Comparison))
         committed.commit()
         requeued = requeue_stalled_sites.apply().get()
-        assert requeued["expired"] == [site_id]
+        assert requeued["sites"] == [site_id]
+        assert requeue_stalled_sites.apply().get()["sites"] == []  # one message in flight
+        message_id = committed.scalar(sa.select(Site.lease_owner))
+        committed.commit()
         site.spec.served.clear()
-        assert analyze_site.apply(args=[site_id]).get() == "completed"
+        assert analyze_site.apply(args=[site_id]).get() == "not leased"  # another message
+        assert analyze_site.apply(args=[site_id], task_id=message_id).get() == "completed"
     kept_paths = {urlsplit(url).path for url in kept}
     assert len(kept_paths) == 3
     assert not set(site.spec.served) & kept_paths  # stored pages were not fetched again

@@ -15,6 +15,8 @@ from models.base import utcnow
 from utils.operations.common import upsert
 
 FINISHED_SITE = ("completed", "failed")
+# How long a start_batch message may be in flight before the requeue sends another.
+START_WINDOW = timedelta(minutes=2)
 
 
 class LeaseNotHeld(Exception):
@@ -28,11 +30,14 @@ class BatchOps:
     """Create, read, list, cancel and delete batches; decide when one is finished."""
 
     @staticmethod
-    def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int
-               ) -> Batch:
-        """One transaction's worth of rows: the batch and its sites (bulk insert)."""
+    def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int,
+               *, start_within: timedelta = START_WINDOW) -> Batch:
+        """One transaction's worth of rows: the batch and its sites (bulk insert).
+
+        The caller enqueues ``start_batch`` after the commit; ``start_within`` is how long the
+        requeue leaves that message alone before it sends another."""
         batch = Batch(user_id=user_id, name=name, max_pages=max_pages, total_urls=len(urls),
-                      status="pending")
+                      status="pending", enqueued_until=utcnow() + start_within)
         session.add(batch)
         session.flush()
         session.execute(sa.insert(Site), [
@@ -96,16 +101,29 @@ class BatchOps:
         return int(100 * finished_sites / batch.total_urls) if batch.total_urls else 0
 
     @staticmethod
-    def mark_started(session: Session, batch_id: int) -> list[int]:
-        """pending -> running; returns the ids of the sites still pending."""
+    def mark_started(session: Session, batch_id: int, lease_seconds: int) -> list[int]:
+        """pending -> running; returns the pending sites not already enqueued, and marks them
+        enqueued for ``lease_seconds`` (a redelivered start never sends a site twice)."""
+        now = utcnow()
         session.execute(sa.update(Batch).where(Batch.id == batch_id, Batch.status == "pending")
-                        .values(status="running", started_at=utcnow()))
-        return list(session.scalars(sa.select(Site.id).where(
-            Site.batch_id == batch_id, Site.status == "pending").order_by(Site.position)))
+                        .values(status="running", started_at=now))
+        site_ids = list(session.scalars(sa.select(Site.id).where(
+            Site.batch_id == batch_id, Site.status == "pending",
+            sa.or_(Site.lease_until.is_(None), Site.lease_until < now))
+            .order_by(Site.position)))
+        if site_ids:
+            session.execute(sa.update(Site).where(Site.id.in_(site_ids))
+                            .values(lease_until=now + timedelta(seconds=lease_seconds))
+                            .execution_options(synchronize_session=False))
+        return site_ids
 
     @staticmethod
     def cancel(session: Session, batch: Batch) -> bool:
-        """Cancel an unfinished batch: its unfinished sites fail as cancelled."""
+        """Cancel an unfinished batch: its unfinished sites fail as cancelled.
+
+        Locks the batch, then its sites (the one lock order), and decides on the locked row,
+        so a batch finishing at the same moment is never overwritten."""
+        batch = BatchOps.lock(session, batch.id) or batch
         if batch.status not in ("pending", "running"):
             return False
         now = utcnow()
@@ -158,11 +176,22 @@ class BatchOps:
         return batch.status
 
     @staticmethod
-    def stalled_pending(session: Session, older_than: timedelta) -> list[int]:
-        """Batches still pending long after creation (their start message was lost)."""
-        cutoff = utcnow() - older_than
-        return list(session.scalars(sa.select(Batch.id).where(
-            Batch.status == "pending", Batch.created_at < cutoff)))
+    def claim_stalled_pending(session: Session, resend_within: timedelta) -> list[int]:
+        """Batches still pending after their start message's window passed (the message was
+        lost); each is claimed for ``resend_within`` so it is re-sent at most once per window.
+        """
+        now = utcnow()
+        stalled = sa.and_(Batch.status == "pending",
+                          sa.or_(Batch.enqueued_until.is_(None), Batch.enqueued_until < now))
+        claimed = []
+        for batch_id in session.scalars(sa.select(Batch.id).where(stalled).limit(500)):
+            result = session.execute(
+                sa.update(Batch).where(Batch.id == batch_id, stalled)
+                .values(enqueued_until=now + resend_within)
+                .execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                claimed.append(batch_id)
+        return claimed
 
 
 class SiteOps:
@@ -178,14 +207,27 @@ class SiteOps:
             Site.id == site_id, Batch.user_id == user_id))
 
     @staticmethod
-    def acquire_lease(session: Session, site_id: int, owner: str, seconds: int) -> bool:
-        """Take the site for ``owner`` if it is pending, its lease expired, or owner holds it."""
+    def crawl_inputs(session: Session, site_id: int) -> SimpleNamespace | None:
+        """What a crawl needs, read once before it starts (no lazy loads later)."""
+        row = session.execute(sa.select(Site.url, Site.batch_id, Batch.max_pages,
+                                        Site.attempts).join(Batch)
+                              .where(Site.id == site_id)).first()
+        if row is None:
+            return None
+        return SimpleNamespace(url=row.url, batch_id=row.batch_id, max_pages=row.max_pages,
+                               attempts=row.attempts)
+
+    @staticmethod
+    def acquire_lease(session: Session, site_id: int, owner: str, seconds: int,
+                      max_attempts: int = 1_000_000) -> bool:
+        """Take the site for ``owner`` if it is pending, its lease expired, or owner holds it,
+        and fewer than ``max_attempts`` attempts were made (each lease taken is one)."""
         now = utcnow()
         running_batch = sa.select(Batch.id).where(Batch.id == Site.batch_id,
                                                   Batch.status.in_(("pending", "running")))
         result = session.execute(
             sa.update(Site)
-            .where(Site.id == site_id, running_batch.exists(),
+            .where(Site.id == site_id, running_batch.exists(), Site.attempts < max_attempts,
                    sa.or_(Site.status == "pending",
                           sa.and_(Site.status == "running",
                                   sa.or_(Site.lease_until < now, Site.lease_owner == owner))))
@@ -195,6 +237,66 @@ class SiteOps:
                     started_at=sa.func.coalesce(Site.started_at, now))
             .execution_options(synchronize_session=False))
         return result.rowcount == 1
+
+    @staticmethod
+    def give_up_if_exhausted(session: Session, site_id: int, owner: str, max_attempts: int,
+                             compare: CompareFn) -> str | None:
+        """Fail a site that used up its attempts (and finish its batch if it was the last).
+
+        Returns the site's error when it gave up, else None. Batch first, then site."""
+        site = session.get(Site, site_id)
+        if site is None or site.attempts < max_attempts:
+            return None
+        BatchOps.lock(session, site.batch_id)
+        now = utcnow()
+        last = site.error or "the worker running it stopped before finishing"
+        error = f"gave up after {site.attempts} attempts: {last}"[:2000]
+        updated = session.execute(
+            sa.update(Site).where(
+                Site.id == site_id, Site.attempts >= max_attempts,
+                sa.or_(Site.status == "pending",
+                       sa.and_(Site.status == "running",
+                               sa.or_(Site.lease_until < now, Site.lease_owner == owner))))
+            .values(status="failed", error=error, lease_until=None, finished_at=now)
+            .execution_options(synchronize_session=False))
+        if updated.rowcount != 1:
+            return None
+        BatchOps.complete_if_done(session, site.batch_id, compare)
+        return error
+
+    @staticmethod
+    def note_attempt_error(session: Session, site_id: int, owner: str, reason: str) -> None:
+        """Remember why an attempt stopped (shown if the site finally gives up)."""
+        session.execute(sa.update(Site).where(Site.id == site_id, Site.lease_owner == owner,
+                                              Site.status == "running")
+                        .values(error=reason[:2000])
+                        .execution_options(synchronize_session=False))
+
+    @staticmethod
+    def claim_for_requeue(session: Session, lease_seconds: int, new_owner: Callable[[], str]
+                          ) -> list[tuple[int, str]]:
+        """Sites to send again: running with an expired lease (their worker stopped), or
+        pending in a running batch whose enqueue window passed (their message was lost).
+
+        Each is claimed for one lease under a new owner id, the id of the message the caller
+        sends: at most one message per site is in flight, and it is not re-sent before that
+        lease could have expired."""
+        now = utcnow()
+        running_batch = sa.select(Batch.id).where(Batch.id == Site.batch_id,
+                                                  Batch.status == "running").exists()
+        due = sa.and_(
+            sa.or_(Site.lease_until.is_(None), Site.lease_until < now),
+            sa.or_(Site.status == "running", sa.and_(Site.status == "pending", running_batch)))
+        claimed = []
+        for site_id in session.scalars(sa.select(Site.id).where(due).limit(1000)):
+            owner = new_owner()
+            result = session.execute(
+                sa.update(Site).where(Site.id == site_id, due)
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+                .execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                claimed.append((site_id, owner))
+        return claimed
 
     @staticmethod
     def renew_lease(session: Session, site_id: int, owner: str, seconds: int) -> bool:
@@ -228,18 +330,6 @@ class SiteOps:
         if updated.rowcount != 1:
             raise LeaseNotHeld(site_id)
         return BatchOps.complete_if_done(session, site.batch_id, compare)
-
-    @staticmethod
-    def expired_leases(session: Session) -> list[int]:
-        """Sites whose worker stopped renewing their lease."""
-        return list(session.scalars(sa.select(Site.id).where(
-            Site.status == "running", Site.lease_until < utcnow())))
-
-    @staticmethod
-    def pending_in_running_batches(session: Session, started_before: timedelta) -> list[int]:
-        cutoff = utcnow() - started_before
-        return list(session.scalars(sa.select(Site.id).join(Batch).where(
-            Site.status == "pending", Batch.status == "running", Batch.started_at < cutoff)))
 
     @staticmethod
     def is_cancelled(session: Session, site_id: int) -> bool:
