@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from analysis.fetcher import FetchConfig, Fetcher
 from analysis.ssrf import parse_allow_networks
-from models import Site, db
+from models import Site
 from tasks.analysis_tasks import analyze_site
 from tests.conftest import PG_URL
 from tests.pgbouncer import pgbouncer_binary, start_pgbouncer
@@ -153,10 +153,10 @@ SLOW_ROLE = "rivalscope_short_tx"
 
 
 def test_slow_site_completes_behind_pgbouncer_with_a_2s_idle_timeout(
-        app, committed, test_settings, postgres_only):
+        app, engine, committed, test_settings, postgres_only):
     if pgbouncer_binary() is None:
         pytest.fail("pgbouncer is not installed (apt-get install -y pgbouncer)")
-    with db.engine.connect() as connection:
+    with engine.connect() as connection:
         exists = connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
                                    {"r": SLOW_ROLE})
         if not exists:

@@ -344,7 +344,8 @@ class PageOps:
     def store(session: Session, site_id: int, record: dict[str, Any], seq: int) -> None:
         upsert(session, Page.__table__, [{
             "site_id": site_id, "seq": seq, "url": record["url"],
-            "final_url": record.get("final_url"), "status_code": record.get("status_code"),
+            "final_url": (record.get("final_url") or "")[:2048] or None,
+            "status_code": record.get("status_code"),
             "analysed": bool(record.get("analysed")),
             "is_homepage": bool(record.get("is_homepage")), "record": record,
             "created_at": utcnow()}], keys=["site_id", "url"])
