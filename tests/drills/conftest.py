@@ -29,9 +29,22 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import BASE_PG_URL, free_port
+from tests.processes import unexpected_tracebacks  # noqa: F401 - for the drills
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path(os.environ.get("DRILL_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def find_pg_bin() -> Path:
+    """The newest installed PostgreSQL server's bin folder (Debian keeps one per major)."""
+    if os.environ.get("DRILL_PG_BIN"):
+        return Path(os.environ["DRILL_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else Path("/usr/lib/postgresql/bin")
+
+
+PG_BIN = find_pg_bin()
 DATABASE = "rivalscope_drill"
 QUEUE = "rivalscope-drill"
 EMAIL = "drill@example.test"
@@ -241,13 +254,14 @@ class Drill:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         return Proc(name, process, logfile)
 
-    def start_web(self, *, workers: int = 2, threads: int = 4, **extra: str) -> tuple[Proc, str]:
+    def start_web(self, *, workers: int = 2, threads: int = 4,
+                  gunicorn_args: tuple[str, ...] = (), **extra: str) -> tuple[Proc, str]:
         """gunicorn with the project's gunicorn.conf.py; returns it and its base URL."""
         port = free_port()
         env = self.env("web", WEB_WORKERS=str(workers), WEB_THREADS=str(threads), **extra)
         web = self._spawn("web", [sys.executable, "-m", "gunicorn", "--config",
                                   "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-                                  "app:app"], env)
+                                  *gunicorn_args, "app:app"], env)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -316,6 +330,8 @@ class Drill:
 def drill_services() -> Iterator[Drill]:
     """The private PostgreSQL and Redis, migrated, with one user (session-wide)."""
     reason = _skip_reason()
+    if reason and BASE_PG_URL and os.environ.get("CI"):
+        pytest.fail(f"this drill must run in CI: {reason}")  # loudly, never a silent skip
     if reason:
         pytest.skip(reason)
     pg, redis = PrivatePostgres(), PrivateRedis()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from models import Batch, Page, Site
 from tasks.analysis_tasks import requeue_stalled_sites, start_batch
 from tests.factories import UserFactory
+from tests.processes import unexpected_tracebacks
 from tests.sites import LocalSite, SiteSpec
 from tests.tasks.test_worker_process import start_worker, stop_worker
 from utils.db_operations import BatchOps
@@ -94,25 +95,55 @@ def test_sigkill_worker_mid_batch_then_new_worker_completes(app, committed, test
 
 def test_terminated_worker_connection_mid_task_recovers(app, committed, test_settings,
                                                         postgres_only):
+    """A backend terminated while the worker is using it (waiting in an INSERT behind a
+    lock the test holds): the unit of work re-runs on a new connection, nothing is lost."""
     with LocalSite(SiteSpec(pages=15, delay=0.1)) as site:
         worker = start_worker(test_settings)
         try:
             batch_id = submit(committed, [site.url], max_pages=12)
             wait_for(lambda: page_count(committed) >= 2, 60, "pages", worker)
             committed.rollback()
+            committed.execute(sa.text("LOCK TABLE pages IN SHARE MODE"))  # inserts now wait
+            busy: list = []
+            deadline = time.monotonic() + 30
+            while not busy and time.monotonic() < deadline:
+                committed.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+                busy = committed.execute(sa.text(
+                    "SELECT pid, state, wait_event_type FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = 'rivalscope-worker' AND state = 'active' "
+                    "AND wait_event_type = 'Lock'")).all()
+                time.sleep(0.05)
+            assert busy, "no worker backend was caught in use: the drill proved nothing"
             killed = committed.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name = 'rivalscope-worker'"
-            )).all()
-            committed.commit()
-            assert killed, "the worker had no connection to terminate"
+                "SELECT pg_terminate_backend(:pid)"), {"pid": busy[0].pid}).scalar()
+            committed.commit()  # releases the lock
+            assert killed
+            wait_for(lambda: batch_status(committed, batch_id) == "completed", 90,
+                     "the batch to complete", worker)
+            assert worker.poll() is None, "the worker died"
+        finally:
+            output = stop_worker(worker)
+    assert_no_duplicates_and_nothing_running(committed)
+    stored = committed.scalar(sa.select(Site))
+    assert stored.report["pages_crawled"] == 12 and stored.attempts == 1
+    assert unexpected_tracebacks(output, allowed=("OperationalError",)) == []
+
+
+def test_prefork_worker_child_completes_a_batch(app, committed, test_settings, postgres_only):
+    """Fork safety for real: prefork children inherit the parent's engine and must not use
+    its connections (the fork hook disposes them)."""
+    with LocalSite(SiteSpec(pages=3)) as one, LocalSite(SiteSpec(pages=3)) as two:
+        worker = start_worker(test_settings, None, "--pool", "prefork")
+        try:
+            batch_id = submit(committed, [one.url, two.url], max_pages=3)
             wait_for(lambda: batch_status(committed, batch_id) == "completed", 90,
                      "the batch to complete", worker)
         finally:
             output = stop_worker(worker)
+    assert "ForkPoolWorker" in output
     assert_no_duplicates_and_nothing_running(committed)
-    assert committed.scalar(sa.select(Site.report))["pages_crawled"] == 12
-    assert "Traceback" not in output or "OperationalError" in output
+    assert unexpected_tracebacks(output) == []
 
 
 def test_hostile_site_among_normal_ones_gives_partial(app, committed, test_settings):

@@ -34,8 +34,9 @@ def start_worker(test_settings: dict, queue: str | None = None, *extra: str,
                  env: dict | None = None) -> subprocess.Popen:
     """Start ``celery worker --pool threads`` (default: this run's queue); the caller stops it."""
     queue = queue or test_settings["CELERY_TASK_DEFAULT_QUEUE"]
+    pool = [] if "--pool" in extra else ["--pool", "threads"]
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--pool", "threads",
+        [sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", *pool,
          "--concurrency", "2", "-Q", queue, "--without-gossip", "--without-mingle",
          "--loglevel", "INFO", "-n", f"{queue}@%h", *extra],
         cwd=ROOT, env={**worker_env(test_settings), **(env or {})}, stdout=subprocess.PIPE,
