@@ -19,6 +19,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from analysis.comparison import compare
 from analysis.crawler import SiteFailed, crawl_site
@@ -173,19 +174,28 @@ class SiteRun:
         return self.unit(write)
 
 
-def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]] | str:
-    """Take the lease and read what the crawl needs, in one transaction; or say why not."""
+def _acquire(task: Any, site_id: int, owner: str) -> int | str:
+    """Lease the site this message resumes, or (a message for a pending site is a doorbell)
+    the fairest pending site; returns the leased site's id, or why there is none."""
     config = current_app.config
-    max_attempts = config["SITE_MAX_ATTEMPTS"]
+    max_attempts, lease = config["SITE_MAX_ATTEMPTS"], config["SITE_LEASE_SECONDS"]
     session = task.session
-    if not SiteOps.acquire_lease(session, site_id, owner, config["SITE_LEASE_SECONDS"],
-                                 max_attempts):
-        gave_up = SiteOps.give_up_if_exhausted(session, site_id, owner, max_attempts, compare)
-        session.commit()
-        if gave_up:
-            log.warning("site %s: %s", site_id, gave_up)
-            return "gave up"
-        return "not leased"
+    if SiteOps.acquire_lease(session, site_id, owner, lease, max_attempts, resume_only=True):
+        return site_id
+    chosen = _claim_fair_site(session, owner, lease, max_attempts)
+    if chosen is not None:
+        return chosen
+    gave_up = SiteOps.give_up_if_exhausted(session, site_id, owner, max_attempts, compare)
+    session.commit()
+    if gave_up:
+        log.warning("site %s: %s", site_id, gave_up)
+        return "gave up"
+    return "not leased"
+
+
+def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]]:
+    """Read what the crawl needs and mark the start, in the lease's transaction."""
+    session = task.session
     inputs = SiteOps.crawl_inputs(session, site_id)
     run = SiteRun(task, site_id, owner, inputs)
     done = PageOps.records(session, site_id)
@@ -197,6 +207,22 @@ def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]] | 
               + (f" (attempt {inputs.attempts})" if inputs.attempts > 1 else ""))
     session.commit()
     return run, done
+
+
+def _claim_fair_site(session: Session, owner: str, lease: int, max_attempts: int
+                     ) -> int | None:
+    """Lease the next pending site in fair order (round-robin across users). A batch whose
+    start message is still queued is marked running first: batch, then site."""
+    for _ in range(5):  # another worker may take the chosen site first
+        chosen = SiteOps.next_fair_site(session)
+        if chosen is None:
+            return None
+        site_id, batch_id = chosen
+        BatchOps.mark_running(session, batch_id)
+        if SiteOps.acquire_lease(session, site_id, owner, lease, max_attempts):
+            return site_id
+        session.commit()
+    return None
 
 
 def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:
@@ -238,30 +264,37 @@ def _fail(task: Any, site_id: int, owner: str, reason: str) -> str:
 def analyze_site(self, site_id: int) -> str:
     """Crawl and analyse one site under a lease; finish it (and maybe its batch).
 
-    A retryable database error retries the task (each run is one attempt, capped by
-    ``SITE_MAX_ATTEMPTS``); any other error fails the site with its reason."""
+    A message naming a pending site is a doorbell: it starts the pending site that is next
+    in fair order (round-robin across users, see ``SiteOps.next_fair_site``), so one user's
+    backlog in Celery's FIFO queue never holds another user's batch back. A message naming
+    a running site (a redelivery, or the requeue's) resumes that site. A retryable database
+    error retries the task (each run is one attempt, capped by ``SITE_MAX_ATTEMPTS``); any
+    other error fails the site with its reason."""
     owner = self.request.id or f"eager-{uuid.uuid4()}"
+    target = site_id
     try:
-        begun = _begin(self, site_id, owner)
-        if isinstance(begun, str):
-            return begun
-        return _crawl(self, *begun)
+        acquired = _acquire(self, site_id, owner)
+        if isinstance(acquired, str):
+            return acquired
+        target = acquired
+        return _crawl(self, *_begin(self, target, owner))
     except LeaseLost:
         return "lease lost"
     except SQLAlchemyError as error:
         info = record_error(error, self.name)
         self.session.rollback()
         if info.retryable:
-            _note_attempt_error(self, site_id, owner, f"database unavailable: {info.detail}")
-            raise self.retry(exc=error, countdown=retry_delay(self.request.retries)) from None
-        return _fail(self, site_id, owner, f"the database refused this site's data "
-                                           f"({info.category} error): {info.detail}")
+            _note_attempt_error(self, target, owner, f"database unavailable: {info.detail}")
+            raise self.retry(args=[target], exc=error,
+                             countdown=retry_delay(self.request.retries)) from None
+        return _fail(self, target, owner, f"the database refused this site's data "
+                                          f"({info.category} error): {info.detail}")
     except Exception as error:  # noqa: BLE001 - one bad site never breaks the batch
-        log.exception("analysis of site %s failed", site_id)
+        log.exception("analysis of site %s failed", target)
         reason = f"internal error: {type(error).__name__}: {error}"[:500]
-        outcome = _fail(self, site_id, owner, reason)
+        outcome = _fail(self, target, owner, reason)
         if outcome == "failed":
-            raise_alert(f"site {site_id} failed by an internal error: {reason}",
+            raise_alert(f"site {target} failed by an internal error: {reason}",
                         current_app.config.get("ALERT_WEBHOOK_URL", ""))
         return outcome
 

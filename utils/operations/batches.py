@@ -102,20 +102,42 @@ class BatchOps:
 
     @staticmethod
     def mark_started(session: Session, batch_id: int, lease_seconds: int) -> list[int]:
-        """pending -> running; returns the pending sites not already enqueued, and marks them
-        enqueued for ``lease_seconds`` (a redelivered start never sends a site twice)."""
+        """Mark the batch running; return the sites to send a message for.
+
+        The first start returns every site: each message is one slot of work (see
+        ``SiteOps.next_fair_site``), and a site that another user's message already started
+        still owes the queue its own. A redelivered start returns only the pending sites
+        whose message window passed. Either way those pending sites are marked enqueued for
+        ``lease_seconds``."""
         now = utcnow()
-        session.execute(sa.update(Batch).where(Batch.id == batch_id, Batch.status == "pending")
-                        .values(status="running", started_at=now))
-        site_ids = list(session.scalars(sa.select(Site.id).where(
-            Site.batch_id == batch_id, Site.status == "pending",
-            sa.or_(Site.lease_until.is_(None), Site.lease_until < now))
-            .order_by(Site.position)))
-        if site_ids:
-            session.execute(sa.update(Site).where(Site.id.in_(site_ids))
-                            .values(lease_until=now + timedelta(seconds=lease_seconds))
+        first = session.execute(
+            sa.update(Batch).where(Batch.id == batch_id, Batch.enqueued_until.is_not(None))
+            .values(enqueued_until=None, started_at=sa.func.coalesce(Batch.started_at, now),
+                    status=sa.case((Batch.status == "pending", "running"),
+                                   else_=Batch.status))
+            .execution_options(synchronize_session=False)).rowcount == 1
+        if not first:
+            session.execute(sa.update(Batch).where(Batch.id == batch_id,
+                                                   Batch.status == "pending")
+                            .values(status="running", started_at=now)
                             .execution_options(synchronize_session=False))
+        expired = sa.or_(Site.lease_until.is_(None), Site.lease_until < now)
+        waiting = sa.and_(Site.batch_id == batch_id, Site.status == "pending", expired)
+        selected = (sa.true() if first else waiting)
+        site_ids = list(session.scalars(sa.select(Site.id).where(Site.batch_id == batch_id,
+                                                                 selected)
+                                        .order_by(Site.position)))
+        session.execute(sa.update(Site).where(waiting)
+                        .values(lease_until=now + timedelta(seconds=lease_seconds))
+                        .execution_options(synchronize_session=False))
         return site_ids
+
+    @staticmethod
+    def mark_running(session: Session, batch_id: int) -> None:
+        """pending -> running (a site of it is about to start)."""
+        session.execute(sa.update(Batch).where(Batch.id == batch_id, Batch.status == "pending")
+                        .values(status="running", started_at=utcnow())
+                        .execution_options(synchronize_session=False))
 
     @staticmethod
     def cancel(session: Session, batch: Batch) -> bool:
@@ -177,12 +199,11 @@ class BatchOps:
 
     @staticmethod
     def claim_stalled_pending(session: Session, resend_within: timedelta) -> list[int]:
-        """Batches still pending after their start message's window passed (the message was
-        lost); each is claimed for ``resend_within`` so it is re-sent at most once per window.
-        """
+        """Batches whose start message was not consumed within its window (it was lost);
+        each is claimed for ``resend_within`` so it is re-sent at most once per window."""
         now = utcnow()
-        stalled = sa.and_(Batch.status == "pending",
-                          sa.or_(Batch.enqueued_until.is_(None), Batch.enqueued_until < now))
+        stalled = sa.and_(Batch.enqueued_until.is_not(None), Batch.enqueued_until < now,
+                          Batch.status.in_(("pending", "running")))
         claimed = []
         for batch_id in session.scalars(sa.select(Batch.id).where(stalled).limit(500)):
             result = session.execute(
@@ -219,24 +240,42 @@ class SiteOps:
 
     @staticmethod
     def acquire_lease(session: Session, site_id: int, owner: str, seconds: int,
-                      max_attempts: int = 1_000_000) -> bool:
-        """Take the site for ``owner`` if it is pending, its lease expired, or owner holds it,
-        and fewer than ``max_attempts`` attempts were made (each lease taken is one)."""
+                      max_attempts: int = 1_000_000, *, resume_only: bool = False) -> bool:
+        """Take the site for ``owner`` if it is pending (unless ``resume_only``), its lease
+        expired, or owner holds it, and fewer than ``max_attempts`` attempts were made (each
+        lease taken is one)."""
         now = utcnow()
         running_batch = sa.select(Batch.id).where(Batch.id == Site.batch_id,
                                                   Batch.status.in_(("pending", "running")))
+        resumable = sa.and_(Site.status == "running",
+                            sa.or_(Site.lease_until < now, Site.lease_owner == owner))
         result = session.execute(
             sa.update(Site)
             .where(Site.id == site_id, running_batch.exists(), Site.attempts < max_attempts,
-                   sa.or_(Site.status == "pending",
-                          sa.and_(Site.status == "running",
-                                  sa.or_(Site.lease_until < now, Site.lease_owner == owner))))
+                   resumable if resume_only else sa.or_(Site.status == "pending", resumable))
             .values(status="running", lease_owner=owner,
                     lease_until=now + timedelta(seconds=seconds),
                     attempts=Site.attempts + 1,
                     started_at=sa.func.coalesce(Site.started_at, now))
             .execution_options(synchronize_session=False))
         return result.rowcount == 1
+
+    @staticmethod
+    def next_fair_site(session: Session) -> tuple[int, int] | None:
+        """(site id, batch id) of the pending site to start next: round-robin across users,
+        the user with the fewest running sites first, then the oldest batch, then the
+        batch's own order. Sites of batches whose start message is still queued count too,
+        so a newcomer's batch never waits behind another user's backlog."""
+        running = (sa.select(Batch.user_id, sa.func.count().label("n"))
+                   .select_from(Site).join(Batch, Batch.id == Site.batch_id)
+                   .where(Site.status == "running").group_by(Batch.user_id).cte("running"))
+        row = session.execute(
+            sa.select(Site.id, Site.batch_id).join(Batch, Batch.id == Site.batch_id)
+            .outerjoin(running, running.c.user_id == Batch.user_id)
+            .where(Site.status == "pending", Batch.status.in_(("pending", "running")))
+            .order_by(sa.func.coalesce(running.c.n, 0), Batch.id, Site.position, Site.id)
+            .limit(1)).first()
+        return (row.id, row.batch_id) if row else None
 
     @staticmethod
     def give_up_if_exhausted(session: Session, site_id: int, owner: str, max_attempts: int,
