@@ -44,7 +44,9 @@ def init_throttle(app: Flask) -> Limiter:
     """Create this app's limiter and wrap the throttled views (after the blueprints)."""
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app.config)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     limiter = Limiter(key_func=get_remote_address, app=app)
+    app.extensions["rivalscope_limiter"] = limiter
     for endpoint in THROTTLED_ENDPOINTS:
         view = app.view_functions.get(endpoint)
         if view is not None:

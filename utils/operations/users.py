@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models import ApiToken, Batch, BatchEvent, Comparison, Page, Site, User
 from models.base import utcnow
-from utils.passwords import hash_password
+from utils import passwords
 
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=5)
@@ -29,7 +29,7 @@ class UserOps:
     @staticmethod
     def create(session: Session, email: str, password: str, *, is_admin: bool = False) -> User:
         user = User(email=email.strip().lower(), is_admin=is_admin,
-                    password_hash=hash_password(password))
+                    password_hash=passwords.hash_password(password))
         session.add(user)
         session.flush()
         return user
@@ -76,7 +76,7 @@ class UserOps:
     @staticmethod
     def set_password(session: Session, user: User, password: str) -> None:
         """A new password; every older session and remember cookie stops working."""
-        user.password_hash = hash_password(password)
+        user.password_hash = passwords.hash_password(password)
         UserOps.bump_session_version(session, user)
 
     @staticmethod
