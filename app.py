@@ -70,10 +70,12 @@ def register_errorhandlers(app: Flask) -> None:
 def register_security(app: Flask) -> None:
     """Headers on every response, per-IP throttling (after the blueprints), proxy hops."""
     from routes.web_security import install_security_headers
+    from utils.log_throttle import install_error_log_throttle
     from utils.throttle import init_throttle
 
     install_security_headers(app)
     init_throttle(app)
+    install_error_log_throttle(app)
     hops = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
     if hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
