@@ -91,6 +91,8 @@ class Config:
     AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "20 per minute;200 per hour")
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")  # "" = by broker
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "rivalscope")
+    RATELIMIT_SWALLOW_ERRORS = True  # Redis down: count in memory, never fail the sign-in
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # X-Forwarded-For hops to trust
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
     MAX_JSON_DEPTH = _int("MAX_JSON_DEPTH", 32)

@@ -13,7 +13,7 @@ from app import create_app
 from config import TestConfig
 from models import Batch, db
 from models.base import utcnow
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, free_port
 from tests.factories import DEFAULT_PASSWORD, BatchFactory, PageFactory, SiteFactory, UserFactory
 from tests.routes.api_support import empty_queue, user_with_token  # noqa: F401 - fixture
 
@@ -63,6 +63,27 @@ def test_sign_in_sign_up_and_tokens_are_throttled_per_address(limited_app, commi
     other = limited_app.test_client()
     other.environ_base["REMOTE_ADDR"] = "127.0.0.2"
     assert other.post(path, **body).status_code in (400, 401)
+
+
+def test_sign_in_still_works_when_the_throttle_storage_is_down(app, test_settings, committed):
+    application = create_app(TestConfig, role="web", **{
+        **test_settings, "RATELIMIT_ENABLED": True, "AUTH_RATE_LIMIT": f"{LIMIT} per minute",
+        "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0"})
+    try:
+        UserFactory(email="me@example.test")
+        committed.commit()
+        client = application.test_client()
+        ok = client.post("/api/v1/tokens", json={"email": "me@example.test",
+                                                 "password": DEFAULT_PASSWORD})
+        assert ok.status_code == 201
+        statuses = [client.post("/api/v1/tokens", json={"email": "x@example.test",
+                                                        "password": "guess"}).status_code
+                    for _ in range(LIMIT + 1)]
+        assert statuses[-1] == 429  # counted in memory meanwhile
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+        app.extensions["celery"].set_default()
 
 
 def test_throttling_can_be_switched_off(client, committed):
