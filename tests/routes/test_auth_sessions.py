@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from models import ApiToken, Batch, BatchEvent, Comparison, Page, Site, User
 from tests.factories import DEFAULT_PASSWORD, PageFactory, UserFactory
@@ -140,30 +141,33 @@ def test_delete_account_removes_all_its_data_in_one_transaction(app, client, com
     assert replay(app, session=session_cookie).get("/account").status_code == 302
 
 
-def test_delete_account_is_one_transaction(app, committed, monkeypatch):
-    """A failure half-way leaves every row in place (rolled back together)."""
+def test_delete_account_is_one_transaction(app, committed, engine):
+    """Until the one commit, another connection still sees every row; a rollback keeps them
+    all; after the commit they are all gone together."""
     me = UserFactory(email="me@example.test")
-    batch = finished_batch(committed, me, [sample_report("A")])
+    batch = finished_batch(committed, me, [sample_report("A"), sample_report("B")])
+    EventOps.add(committed, batch.id, "note", "an activity entry")
+    UserOps.issue_token(committed, me, timedelta(hours=1))
     committed.commit()
-    real_execute = committed.execute
-    calls = {"n": 0}
+    me_id = me.id
 
-    def failing_execute(statement, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:  # after events, comparisons and pages were deleted
-            raise RuntimeError("stop half-way")
-        return real_execute(statement, *args, **kwargs)
+    def rows() -> dict[str, int]:
+        with engine.connect() as observer:
+            return {model.__tablename__: observer.scalar(
+                sa.select(sa.func.count()).select_from(model))
+                for model in (User, Batch, Site, Page, BatchEvent, Comparison, ApiToken)}
 
-    monkeypatch.setattr(committed, "execute", failing_execute)
-    try:
-        UserOps.delete_account(committed, me.id)
-    except RuntimeError:
-        committed.rollback()
-    monkeypatch.setattr(committed, "execute", real_execute)
-    assert committed.scalar(sa.select(sa.func.count()).select_from(Page)
-                            .where(Page.site_id.in_(sa.select(Site.id)
-                                                    .where(Site.batch_id == batch.id)))) == 1
-    assert committed.scalar(sa.select(sa.func.count()).select_from(Comparison)) == 1
+    before = rows()
+    assert all(before.values()), before
+    with Session(engine) as deleting:
+        UserOps.delete_account(deleting, me_id)
+        assert rows() == before  # every statement ran; nothing is visible yet
+        deleting.rollback()
+    assert rows() == before
+    with Session(engine) as deleting:
+        UserOps.delete_account(deleting, me_id)
+        deleting.commit()
+    assert not any(rows().values())
 
 
 def test_revoking_a_token_id_beyond_64_bits_is_404(client, committed):
