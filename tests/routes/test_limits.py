@@ -99,6 +99,8 @@ def test_a_body_over_max_content_length_is_413_in_the_envelope(client):
                            content_type="application/json")
     assert response.status_code == 413
     assert response.get_json()["error"]["code"]
+    form = client.post("/login", data={"email": "a@example.test", "password": "x" * 2_000_000})
+    assert form.status_code == 413
 
 
 @pytest.mark.parametrize("depth", [33, 5000, 200_000])
