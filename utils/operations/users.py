@@ -95,6 +95,9 @@ class UserOps:
         """Delete the user and all their data: events, comparisons, pages, sites, batches,
         tokens, then the user (foreign keys cascade anything else). One transaction: the
         caller commits."""
+        # Lock order: batches first (by id), then their sites, as every other writer does.
+        session.execute(sa.select(Batch.id).where(Batch.user_id == user_id)
+                        .order_by(Batch.id).with_for_update())
         batch_ids = sa.select(Batch.id).where(Batch.user_id == user_id).scalar_subquery()
         site_ids = sa.select(Site.id).where(Site.batch_id.in_(batch_ids)).scalar_subquery()
         for statement in (
