@@ -28,6 +28,7 @@ def create_app(config: type[Config] | None = None, role: str | None = None,
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_commands(app)
     return app
 
@@ -67,6 +68,22 @@ def register_errorhandlers(app: Flask) -> None:
     from routes.errors import register_error_handlers
 
     register_error_handlers(app)
+
+
+def register_security(app: Flask) -> None:
+    """Headers on every response, per-IP throttling (after the blueprints), proxy hops."""
+    from routes.web_security import install_security_headers
+    from utils.log_throttle import install_error_log_throttle
+    from utils.throttle import init_throttle
+
+    install_security_headers(app)
+    init_throttle(app)
+    install_error_log_throttle(app)
+    hops = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def register_commands(app: Flask) -> None:

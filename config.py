@@ -8,6 +8,7 @@ and Redis.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -85,6 +86,26 @@ class Config:
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
     WTF_CSRF_ENABLED = True
+    # Hostile users (docs/SECURITY.md): sign-in lockout, per-IP throttling, request size,
+    # per-user limits, revocable sessions.
+    LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)  # password checks per lock period
+    LOGIN_LOCK_SECONDS = _int("LOGIN_LOCK_SECONDS", 300)
+    RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false", "")
+    AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "20 per minute;200 per hour")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")  # "" = by broker
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "rivalscope")
+    RATELIMIT_SWALLOW_ERRORS = True  # Redis down: count in memory, never fail the sign-in
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)  # X-Forwarded-For hops to trust
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    MAX_JSON_DEPTH = _int("MAX_JSON_DEPTH", 32)
+    MAX_FORM_ERRORS = _int("MAX_FORM_ERRORS", 50)
+    USER_MAX_RUNNING_SITES = _int("USER_MAX_RUNNING_SITES", 20)  # 0 = no limit
+    USER_MAX_BATCHES_PER_HOUR = _int("USER_MAX_BATCHES_PER_HOUR", 60)
+    USER_MAX_PAGES_PER_DAY = _int("USER_MAX_PAGES_PER_DAY", 20000)
+    REMEMBER_COOKIE_DURATION = timedelta(days=_int("REMEMBER_COOKIE_DAYS", 30))
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    ERROR_LOG_REPEAT_SECONDS = _int("ERROR_LOG_REPEAT_SECONDS", 300)
     CELERY_TASK_ALWAYS_EAGER = False
     CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
     TESTING = False
@@ -107,6 +128,7 @@ class TestConfig(Config):
         os.environ.get("DATABASE_URL", "sqlite:///" + str(INSTANCE_DIR / "test.db")))
     DB_POOL_TIMEOUT = _float("DB_POOL_TIMEOUT", 2.0)
     DB_NETWORK_GUARD_STRICT = os.environ.get("DB_NETWORK_GUARD_STRICT", "1") == "1"
+    RATELIMIT_ENABLED = False  # tests turn it on with their own app (tests/routes/test_limits*)
 
 
 class ProductionConfig(Config):

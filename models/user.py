@@ -20,6 +20,14 @@ class User(UserMixin, TimestampMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
+    # Part of every session and remember cookie; bumping it signs out every device.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        """Flask-Login's identity: ``id:session_version:nonce`` (the nonce, set per sign-in,
+        rotates the remember cookie at each login)."""
+        nonce = getattr(self, "login_nonce", "") or "0"
+        return f"{self.id}:{self.session_version or 0}:{nonce}"
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user",
                                                   cascade="all, delete-orphan")

@@ -19,11 +19,13 @@ from routes.api_common import (
     enqueue_start,
     json_body,
     not_found,
+    require_batch_quota,
 )
 from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import batch_body, event_body, iso, site_body
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
+from utils.auth import check_credentials
 from utils.batch_input import validate_batch
 from utils.db_operations import (
     BatchOps,
@@ -66,7 +68,8 @@ def openapi_document():
 
 @bp.post("/tokens")
 def create_token():
-    """Exchange an e-mail and password for a bearer token (401 when wrong, also when locked)."""
+    """Exchange an e-mail and password for a bearer token (401 when wrong, unknown or
+    locked: the same answer). Throttled per IP (utils/throttle.py)."""
     body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "validation_error", "expected a JSON object",
@@ -75,14 +78,10 @@ def create_token():
                 if not isinstance(body.get(key), str) or not body.get(key)}
     if problems:
         raise ApiError(400, "validation_error", "email and password are required", problems)
-    user, reason = UserOps.authenticate(db.session, body["email"], body["password"])
+    user = check_credentials(body["email"], body["password"])
     if user is None:
-        db.session.commit()  # the failed-attempt counter
-        if reason == "locked":
-            raise ApiError(401, "account_locked",
-                           "too many failed sign-in attempts; try again in a few minutes",
-                           headers={"Retry-After": "300"})
-        raise ApiError(401, "invalid_credentials", "wrong e-mail or password")
+        raise ApiError(401, "invalid_credentials",
+                       "wrong e-mail or password, or too many attempts on this account")
     name = body.get("name") if isinstance(body.get("name"), str) else "api"
     ttl = timedelta(hours=current_app.config["API_TOKEN_TTL_HOURS"])
     token, row = UserOps.issue_token(db.session, user, ttl, name=(name or "api")[:100])
@@ -96,6 +95,7 @@ def create_batch():
     checked = validate_batch(json_body(), current_app.config["MAX_URLS_PER_BATCH"])
     if not checked.ok:
         raise ApiError(400, "validation_error", "the batch is invalid", checked.errors)
+    require_batch_quota(api_user().id)
     batch = BatchOps.create(db.session, api_user().id, checked.name, checked.urls,
                             checked.max_pages)
     db.session.commit()

@@ -10,12 +10,13 @@ import json
 import logging
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 
 from models import User, db
 from routes.errors import error_response
 from utils.db_operations import UserOps
+from utils.operations.limits import QuotaRefusal, check_batch_quota
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,52 @@ def json_body() -> Any:
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_JSON_DEPTH", 32)
+    too_deep = ApiError(400, "json_too_deep", f"the JSON body nests deeper than {limit} levels",
+                        {"max_depth": limit})
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", "the body is not valid JSON",
                        {"reason": str(exc)[:200]}) from exc
+    if json_depth(document) > limit:
+        raise too_deep
+    return document
+
+
+def json_depth(document: Any) -> int:
+    """How deep lists and objects nest in a parsed document (iterative: no recursion)."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, dict | list))
+    return deepest
+
+
+def batch_quota_refusal(user_id: int) -> QuotaRefusal | None:
+    """Why this user may not create a batch now (per-user limits in config), or None."""
+    config = current_app.config
+    return check_batch_quota(db.session, user_id,
+                             max_running_sites=config["USER_MAX_RUNNING_SITES"],
+                             max_batches_per_hour=config["USER_MAX_BATCHES_PER_HOUR"],
+                             max_pages_per_day=config["USER_MAX_PAGES_PER_DAY"])
+
+
+def require_batch_quota(user_id: int) -> None:
+    """429 with Retry-After when the user is over a per-user limit."""
+    refusal = batch_quota_refusal(user_id)
+    if refusal is not None:
+        raise ApiError(429, refusal.code, refusal.message,
+                       {"limit": refusal.limit, "used": refusal.used,
+                        "retry_after": refusal.retry_after},
+                       headers={"Retry-After": str(refusal.retry_after)})
 
 
 def check_id(value: int, what: str) -> int:

@@ -144,7 +144,9 @@ ERRORS = {
     401: "Missing, invalid, expired or revoked token (or wrong credentials)",
     404: "No such resource among the caller's own",
     409: "Conflict with the batch's state",
+    413: "The body is larger than MAX_CONTENT_LENGTH (1 MiB by default)",
     415: "The body is not application/json",
+    429: "Too many requests (per-address throttle or per-user limit); see Retry-After",
 }
 
 
@@ -182,12 +184,13 @@ def _paths() -> dict[str, Any]:
         "/api/v1/tokens": {"post": {
             "operationId": "createToken", "summary": "Exchange e-mail and password for a token",
             "security": [], "requestBody": _body("TokenRequest"),
-            "responses": _responses(201, _json("Token", "A new bearer token"), 400, 401, 415)}},
+            "responses": _responses(201, _json("Token", "A new bearer token"),
+                                    400, 401, 413, 415, 429)}},
         "/api/v1/batches": {
             "post": {"operationId": "createBatch", "summary": "Submit a batch of sites",
                      "requestBody": _body("BatchRequest"),
                      "responses": _responses(201, _json("Batch", "The stored batch"),
-                                             400, 401, 415)},
+                                             400, 401, 413, 415, 429)},
             "get": {"operationId": "listBatches", "summary": "Own batches, newest first",
                     "parameters": [
                         _query("cursor", "the `next` value of the previous page", 1, MAX_ID),

@@ -20,11 +20,10 @@ from flask_login import current_user, login_required
 
 from models import Batch, db
 from models.base import utcnow
-from routes.api_common import MAX_ID, enqueue_start
+from routes.api_common import MAX_ID, batch_quota_refusal, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import pages_body
 from routes.web_forms import ConfirmForm, NewBatchForm
-from routes.web_security import add_page_headers
 from routes.web_views import (
     FINISHED,
     comparison_view,
@@ -44,7 +43,6 @@ from utils.db_operations import (
 )
 
 bp = Blueprint("web", __name__)
-bp.after_request(add_page_headers)
 
 DASHBOARD_PAGE = 20
 
@@ -80,19 +78,28 @@ def new_batch():
     form = NewBatchForm()
     errors: list[dict] = []
     list_error = None
+    more_errors = 0
     status = 200
     if form.validate_on_submit():
         items = url_lines(form.urls.data)
         checked = validate_batch({"name": form.name.data or "", "max_pages": form.max_pages.data,
                                  "urls": [value for _, value in items]},
                                 current_app.config["MAX_URLS_PER_BATCH"])
-        if checked.ok:
+        refusal = batch_quota_refusal(current_user.id) if checked.ok else None
+        if checked.ok and refusal is None:
             batch = BatchOps.create(db.session, current_user.id, checked.name, checked.urls,
                                     checked.max_pages)
             db.session.commit()
             enqueue_start(batch.id)
             return redirect(url_for("web.batch", batch_id=batch.id))
+        if refusal is not None:  # per-user limits (utils/operations/limits.py)
+            page = render_template("batches/new.html", form=form, url_errors=[],
+                                   list_error=None, quota_error=refusal.message,
+                                   max_urls=current_app.config["MAX_URLS_PER_BATCH"])
+            return page, 429, {"Retry-After": str(refusal.retry_after)}
         errors, list_error = line_errors(items, checked.errors.get("urls"))
+        cap = current_app.config["MAX_FORM_ERRORS"]
+        more_errors, errors = max(0, len(errors) - cap), errors[:cap]
         if not items:
             list_error = "Enter at least one site."
         for key in ("name", "max_pages"):
@@ -102,7 +109,7 @@ def new_batch():
     elif request.method == "POST":
         status = 400
     return render_template("batches/new.html", form=form, url_errors=errors,
-                           list_error=list_error,
+                           list_error=list_error, more_errors=more_errors,
                            max_urls=current_app.config["MAX_URLS_PER_BATCH"]), status
 
 

@@ -14,23 +14,42 @@ from wtforms.validators import (
     NumberRange,
     Optional,
     Regexp,
+    ValidationError,
 )
 
 from utils.batch_input import DEFAULT_MAX_PAGES, MAX_NAME_LENGTH, MAX_PAGES_RANGE
+from utils.passwords import MAX_PASSWORD_LENGTH, password_problem
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
+
+
+def strong_password(_form: FlaskForm, field: PasswordField) -> None:
+    """The password policy of utils/passwords.py (12+ characters, not a common one)."""
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
 
 
 class SignUpForm(FlaskForm):
     email = StringField("E-mail", validators=[
         DataRequired(), Length(max=254),
         Regexp(EMAIL_PATTERN, message="Enter an e-mail address like name@example.com.")])
-    password = PasswordField("Password", validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=256,
-                               message=f"Use at least {MIN_PASSWORD} characters.")])
+    password = PasswordField("Password", validators=[DataRequired(), strong_password])
     confirm = PasswordField("Repeat the password", validators=[
         DataRequired(), EqualTo("password", message="The passwords do not match.")])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[
+        DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    password = PasswordField("New password", validators=[DataRequired(), strong_password])
+    confirm = PasswordField("Repeat the new password", validators=[
+        DataRequired(), EqualTo("password", message="The passwords do not match.")])
+
+
+class DeleteAccountForm(FlaskForm):
+    confirm_password = PasswordField("Your password", validators=[
+        DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
 
 
 class SignInForm(FlaskForm):

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from models import db
 from utils.database_access import get_sync_session
 from utils.db_operations import UserOps
+from utils.passwords import password_problem
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 
@@ -22,8 +23,9 @@ users_cli = AppGroup("users", help="Manage user accounts.")
 @click.option("--admin", is_flag=True, help="Give the user the admin role.")
 def create_user(email: str, password: str, admin: bool) -> None:
     """Create a user (EMAIL) with a password."""
-    if len(password) < 8:
-        raise click.BadParameter("at least 8 characters", param_hint="--password")
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
     with get_sync_session(db.engine, scope="cli", owner="users create") as session:
         if UserOps.by_email(session, email):
             raise click.ClickException(f"a user with email {email} already exists")

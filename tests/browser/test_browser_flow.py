@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def sign_up(page, email: str) -> None:
     page.get_by_label("Password", exact=True).fill("browser-pass-1")
     page.get_by_label("Repeat the password").fill("browser-pass-1")
     page.get_by_role("button", name="Sign up").click()
+    # Sign-up never signs in (it must not tell whether the address was taken): sign in.
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill("browser-pass-1")
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/batches/new")
 
 

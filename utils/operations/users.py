@@ -1,4 +1,4 @@
-"""Users and API tokens."""
+"""Users and API tokens: sign-in attempts (atomic lockout), session versions, deletion."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
-from werkzeug.security import check_password_hash, generate_password_hash
+from sqlalchemy.orm.attributes import set_committed_value
 
-from models import ApiToken, User
+from models import ApiToken, Batch, BatchEvent, Comparison, Page, Site, User
 from models.base import utcnow
+from utils import passwords
 
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=5)
@@ -28,7 +29,7 @@ class UserOps:
     @staticmethod
     def create(session: Session, email: str, password: str, *, is_admin: bool = False) -> User:
         user = User(email=email.strip().lower(), is_admin=is_admin,
-                    password_hash=generate_password_hash(password, method="scrypt"))
+                    password_hash=passwords.hash_password(password))
         session.add(user)
         session.flush()
         return user
@@ -42,24 +43,73 @@ class UserOps:
         return session.get(User, user_id)
 
     @staticmethod
-    def authenticate(session: Session, email: str, password: str) -> tuple[User | None, str]:
-        """(user, "") on success, else (None, reason): "invalid" or "locked"."""
-        user = UserOps.by_email(session, email)
+    def reserve_attempt(session: Session, email: str, *, max_failures: int = LOCKOUT_AFTER,
+                        lock_for: timedelta = LOCKOUT_FOR) -> tuple[int, str] | None:
+        """Count one sign-in attempt and decide the lock in one atomic UPDATE ... RETURNING.
+
+        Returns (user id, password hash) when the attempt may check the password, None when
+        the account is unknown or locked. The attempt that reaches ``max_failures`` locks the
+        account (and restarts the count), so at most ``max_failures`` passwords are checked
+        per lock period however many requests race. Commit before hashing, so the row lock
+        is short and concurrent attempts see the count.
+        """
         now = utcnow()
-        if user is None:
-            generate_password_hash(password, method="scrypt")  # same cost either way
-            return None, "invalid"
-        if user.locked_until and user.locked_until > now:
-            return None, "locked"
-        if not check_password_hash(user.password_hash, password):
-            user.failed_logins += 1
-            if user.failed_logins >= LOCKOUT_AFTER:
-                user.locked_until = now + LOCKOUT_FOR
-                user.failed_logins = 0
-            return None, "invalid"
-        user.failed_logins = 0
-        user.locked_until = None
-        return user, ""
+        reaches = User.failed_logins + 1 >= max_failures
+        lock_until = sa.literal(now + lock_for, User.locked_until.type)
+        row = session.execute(
+            sa.update(User)
+            .where(User.email == email.strip().lower(),
+                   sa.or_(User.locked_until.is_(None), User.locked_until <= now))
+            .values(failed_logins=sa.case((reaches, 0), else_=User.failed_logins + 1),
+                    locked_until=sa.case((reaches, lock_until), else_=None))
+            .returning(User.id, User.password_hash)
+            .execution_options(synchronize_session=False)).first()
+        return (row[0], row[1]) if row is not None else None
+
+    @staticmethod
+    def attempt_succeeded(session: Session, user_id: int) -> None:
+        """The right password: the count restarts and any lock is lifted."""
+        session.execute(sa.update(User).where(User.id == user_id)
+                        .values(failed_logins=0, locked_until=None)
+                        .execution_options(synchronize_session=False))
+
+    @staticmethod
+    def set_password(session: Session, user: User, password: str) -> None:
+        """A new password; every older session and remember cookie stops working."""
+        user.password_hash = passwords.hash_password(password)
+        UserOps.bump_session_version(session, user)
+
+    @staticmethod
+    def bump_session_version(session: Session, user: User) -> int:
+        """Invalidate every session and remember cookie of the user (atomic increment)."""
+        version = session.execute(
+            sa.update(User).where(User.id == user.id)
+            .values(session_version=User.session_version + 1)
+            .returning(User.session_version)
+            .execution_options(synchronize_session=False)).scalar_one()
+        set_committed_value(user, "session_version", version)
+        return version
+
+    @staticmethod
+    def delete_account(session: Session, user_id: int) -> None:
+        """Delete the user and all their data: events, comparisons, pages, sites, batches,
+        tokens, then the user (foreign keys cascade anything else). One transaction: the
+        caller commits."""
+        # Lock order: batches first (by id), then their sites, as every other writer does.
+        session.execute(sa.select(Batch.id).where(Batch.user_id == user_id)
+                        .order_by(Batch.id).with_for_update())
+        batch_ids = sa.select(Batch.id).where(Batch.user_id == user_id).scalar_subquery()
+        site_ids = sa.select(Site.id).where(Site.batch_id.in_(batch_ids)).scalar_subquery()
+        for statement in (
+            sa.delete(BatchEvent).where(BatchEvent.batch_id.in_(batch_ids)),
+            sa.delete(Comparison).where(Comparison.batch_id.in_(batch_ids)),
+            sa.delete(Page).where(Page.site_id.in_(site_ids)),
+            sa.delete(Site).where(Site.batch_id.in_(batch_ids)),
+            sa.delete(Batch).where(Batch.user_id == user_id),
+            sa.delete(ApiToken).where(ApiToken.user_id == user_id),
+            sa.delete(User).where(User.id == user_id),
+        ):
+            session.execute(statement.execution_options(synchronize_session=False))
 
     @staticmethod
     def issue_token(session: Session, user: User, ttl: timedelta, name: str = "api"
