@@ -13,7 +13,7 @@ def test_liveness(client):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_ready_when_database_and_broker_answer(client):
+def test_ready_when_database_and_broker_answer(app, client):
     response = client.get("/health/ready")
     body = response.get_json()
     assert response.status_code == 200, body
@@ -21,7 +21,9 @@ def test_ready_when_database_and_broker_answer(client):
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["database"]["latency_ms"] >= 0
     assert body["checks"]["broker"]["ok"] is True
-    assert body["pool"] and "checkedout" in body["pool"][0]
+    pooled = app.config.get("DB_POOLER") != "transaction"  # NullPool behind PgBouncer
+    assert body["pool"] and body["pool"][0]["pool"] == ("QueuePool" if pooled else "NullPool")
+    assert ("checkedout" in body["pool"][0]) is pooled
 
 
 def test_not_ready_when_database_port_is_closed(test_settings):
