@@ -87,9 +87,11 @@ def register_security(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from tasks.maintenance_cli import maintenance_cli
     from utils.cli import register_cli
 
     register_cli(app)
+    app.cli.add_command(maintenance_cli)
 
 
 _built: dict[str, Any] = {}

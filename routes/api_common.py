@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from models import User, db
 from routes.errors import error_response
-from utils.db_operations import UserOps
+from utils.auth import bearer_token, user_for_bearer
 from utils.operations.limits import QuotaRefusal, check_batch_quota
 
 log = logging.getLogger(__name__)
@@ -50,25 +50,15 @@ def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
-def bearer_token() -> str | None:
-    """The token of an ``Authorization: Bearer`` header, or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
 @bp.before_request
 def require_token() -> None:
     """Resolve the bearer token to a user (401 when missing, unknown, expired or revoked)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    token = bearer_token()
-    if token is None:
+    if bearer_token() is None:
         raise ApiError(401, "unauthorized", "a bearer token is required",
                        headers={"WWW-Authenticate": "Bearer"})
-    user = UserOps.user_for_token(db.session, token)
-    if db.session.dirty:
-        db.session.commit()  # last_used_at (written at most once a minute)
+    user = user_for_bearer()
     if user is None:
         raise ApiError(401, "unauthorized", "the token is invalid, expired or revoked",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -48,6 +48,9 @@ def error_response(status: int, code: str, message: str, details: Any = None,
 
 def register_error_handlers(app: Flask) -> None:
     """HTTP errors, database errors by category, and a generic 500."""
+    # The database layer's auth and throttling answer in the same shape without importing
+    # the routes (utils never imports routes): they look the builder up here.
+    app.extensions["error_response"] = error_response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

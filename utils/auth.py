@@ -27,11 +27,23 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
-def bearer_token() -> str | None:
+def bearer_token(req: Request | None = None) -> str | None:
     """The token of an ``Authorization: Bearer`` header, or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = (req or request).headers.get("Authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def user_for_bearer(req: Request | None = None) -> User | None:
+    """The user whose live API token the request carries (one query; ``last_used_at`` is
+    written at most once a minute, so a read rarely commits)."""
+    token = bearer_token(req)
+    if token is None:
+        return None
+    user = UserOps.user_for_token(db.session, token)
+    if user is not None and db.session.dirty:
+        db.session.commit()
+    return user
 
 
 def check_credentials(email: str, password: str) -> User | None:
@@ -89,19 +101,11 @@ def init_auth(app: Flask) -> None:
 
     @login_manager.request_loader
     def load_user_from_token(req: Request) -> User | None:
-        header = req.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        user = UserOps.user_for_token(db.session, token.strip())
-        if user is not None and db.session.dirty:
-            db.session.commit()  # last_used_at (written at most once a minute)
-        return user
+        return user_for_bearer(req)
 
     @login_manager.unauthorized_handler
     def unauthorized():
-        from routes.errors import error_response
-
+        error_response = current_app.extensions["error_response"]
         if is_api_request():
             return error_response(401, "unauthorized", "authentication required",
                                   headers={"WWW-Authenticate": "Bearer"})
@@ -110,12 +114,7 @@ def init_auth(app: Flask) -> None:
 
 def _token_user() -> User | None:
     """The bearer token's user for an API request (cookies never count under /api)."""
-    token = bearer_token()
-    if token is None:
-        return None
-    user = UserOps.user_for_token(db.session, token)
-    if user is not None and db.session.dirty:
-        db.session.commit()
+    user = user_for_bearer()
     if user is not None:
         g._login_user = user  # Flask-Login's per-request user: the token's
     return user
@@ -127,8 +126,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from routes.errors import error_response
-
+        error_response = current_app.extensions["error_response"]
         if is_api_request():
             user = _token_user()
             if user is None:

@@ -35,8 +35,6 @@ def create_user(email: str, password: str, admin: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     from utils.demo import demo_command
-    from utils.maintenance_cli import maintenance_cli
 
     app.cli.add_command(users_cli)
-    app.cli.add_command(maintenance_cli)
     app.cli.add_command(demo_command)

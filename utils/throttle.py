@@ -54,8 +54,7 @@ def init_throttle(app: Flask) -> Limiter:
 
     @app.errorhandler(RateLimitExceeded)
     def too_many_requests(error: RateLimitExceeded):
-        from routes.errors import error_response
-
+        error_response = current_app.extensions["error_response"]
         wait = retry_after_seconds(limiter)
         return error_response(429, "rate_limited",
                               f"Too many attempts from your address; try again in {wait} s.",

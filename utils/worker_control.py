@@ -4,9 +4,7 @@ the app (so ``celery inspect``/``control`` know the commands too):
 - ``reap_db_sessions`` (control): the worker process reaps its own session registry and
   replies with what it closed (``maintenance.cleanup_stale_db_sessions`` broadcasts it);
 - ``db_session_stats`` (inspect): the process's sessions, pools and error counters;
-- a worker bootstep adds the same figures to ``inspect stats`` (Flower's worker page);
-- ``debug_leak_db_session`` (control, only when the app is TESTING): leaves a session
-  opened by a thread that then exits, for the tests of the reap.
+- a worker bootstep adds the same figures to ``inspect stats`` (Flower's worker page).
 """
 
 from __future__ import annotations
@@ -53,18 +51,9 @@ class DatabaseStatsStep(bootsteps.StartStopStep):
         return {"rivalscope_db": {key: stats[key] for key in FLOWER_FIELDS}}
 
 
-def _debug_leak_db_session(state: Any) -> dict:
-    """Test only: leave a session opened by a thread that has exited."""
-    from utils.maintenance import leak_session_from_dead_thread
-
-    return leak_session_from_dead_thread(state.app.flask_app)
-
 
 @worker_init.connect(weak=False, dispatch_uid="rivalscope-worker-control-init")
 def _on_worker_init(sender: Any = None, **_kwargs: Any) -> None:
     app = sender.app
     if DatabaseStatsStep not in app.steps["worker"]:
         app.steps["worker"].add(DatabaseStatsStep)
-    flask_app = getattr(app, "flask_app", None)
-    if flask_app is not None and flask_app.config.get("TESTING"):
-        control_command(name="debug_leak_db_session")(_debug_leak_db_session)

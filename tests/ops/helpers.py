@@ -49,7 +49,8 @@ class RunningWorker:
         self.celery = app.extensions["celery"]
         self.queue = queue
         self.node = f"{queue}@{socket.gethostname()}"
-        self.process = start_worker(test_settings, queue, env=env)
+        self.process = start_worker(test_settings, queue, "--include",
+                                    "tests.ops.leak_injector", env=env)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         def ping() -> bool:

@@ -9,6 +9,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+import tasks.maintenance_tasks  # noqa: F401 - registers the tasks
+
 TASKS = {
     "cleanup": "maintenance.cleanup_stale_db_sessions",
     "optimize": "maintenance.optimize_database",
@@ -26,8 +28,6 @@ maintenance_cli = AppGroup("maintenance", help="Run database maintenance now.")
               help="cleanup: terminate backends idle in a transaction this long (seconds).")
 def run_maintenance(which: str, max_age: float | None, idle_seconds: float | None) -> None:
     """Run WHICH (cleanup, optimize or retention) in-process and print the result."""
-    import tasks.maintenance_tasks  # noqa: F401 - registers the tasks
-
     celery = current_app.extensions["celery"]
     kwargs = {}
     if which == "cleanup":
