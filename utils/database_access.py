@@ -1,6 +1,7 @@
 """Engines, per backend, and the unit-of-work session for workers, scripts and the CLI.
 
-PostgreSQL: QueuePool with a small ``pool_timeout``, ``pool_pre_ping``, ``pool_recycle``,
+PostgreSQL: QueuePool with a small ``pool_timeout``, a ping of connections idle longer than
+``DB_PING_IDLE_SECONDS`` (``pool_pre_ping`` when 0), ``pool_recycle``,
 ``application_name=rivalscope-<role>`` and per-connection timeouts. Behind a transaction
 pooler (``DB_POOLER=transaction``) there is no startup ``options`` and no session state:
 NullPool, and timeouts are set per role on the server.
@@ -13,6 +14,7 @@ whatever forked, and a checkout refuses a connection created in another process.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -78,7 +80,9 @@ def engine_options(settings: Mapping[str, Any], role: str) -> dict[str, Any]:
         "max_overflow": config.DB_MAX_OVERFLOW,
         "pool_timeout": config.DB_POOL_TIMEOUT,
         "pool_recycle": config.DB_POOL_RECYCLE,
-        "pool_pre_ping": True,
+        # Pinging every checkout costs a round trip per request; install_engine_events pings
+        # only connections idle longer than DB_PING_IDLE_SECONDS (0: ping every checkout).
+        "pool_pre_ping": config.DB_PING_IDLE_SECONDS <= 0,
         "connect_args": connect_args,
         "json_serializer": dumps_storable,
     }
@@ -94,7 +98,7 @@ def build_engine(url: str, options: dict[str, Any], manager: SessionManager = SE
 
 
 def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANAGER, *,
-                          busy_timeout_ms: int = 5000) -> None:
+                          busy_timeout_ms: int = 5000, ping_idle_seconds: float = 5.0) -> None:
     """SQLite pragmas, storable parameters, the pid check on checkout and pool tracking for
     the session manager. Idempotent: an engine gets its events once."""
     if engine in _ENGINES:
@@ -104,6 +108,9 @@ def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANA
     event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     event.listen(engine, "connect", _remember_pid)
     event.listen(engine.pool, "checkout", _refuse_foreign_pid)
+    if engine.dialect.name == "postgresql" and ping_idle_seconds > 0:
+        event.listen(engine.pool, "checkin", _remember_checkin)
+        event.listen(engine.pool, "checkout", _ping_if_idle(ping_idle_seconds))
     event.listen(engine.pool, "checkout", manager.on_checkout)
     event.listen(engine.pool, "checkin", manager.on_checkin)
     manager.track_engine(engine)
@@ -128,6 +135,29 @@ def _storable_parameters(_conn: Any, _cursor: Any, statement: str, parameters: A
 
 def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
     record.info["pid"] = os.getpid()
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _remember_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(idle_seconds: float) -> Any:
+    """A checkout event that pings only a connection idle longer than ``idle_seconds``:
+    a busy pool pays no round trip, and a connection that sat through a database restart is
+    replaced before use (raising DisconnectionError makes the pool retry with a new one)."""
+
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in_at", 0.0) <= idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as error:  # noqa: BLE001 - any failure means: not usable
+            raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
+    return ping
 
 
 def _refuse_foreign_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:

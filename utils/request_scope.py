@@ -3,8 +3,12 @@ manager for the life of the request and removed at app-context teardown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Flask, request
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.exc import DBAPIError
 
 from utils.db_session_manager import SESSION_MANAGER
 
@@ -17,9 +21,28 @@ def init_request_scope(app: Flask, db: SQLAlchemy) -> None:
         SESSION_MANAGER.register(db.session(), scope="request",
                                  owner=request.endpoint or request.path)
 
+    # A read (GET/HEAD) whose pooled connection died since its last use (a restarted
+    # database; idle connections are pinged, busy ones are not) runs once more on a fresh
+    # connection. Writes never re-run. Covers the before_request hooks (token lookup) and
+    # the view, the two places a request first touches the database.
+    app.preprocess_request = _reads_retried_once(app.preprocess_request, db)
+    app.dispatch_request = _reads_retried_once(app.dispatch_request, db)
+
     @app.teardown_appcontext
     def remove_request_session(_exc: BaseException | None) -> None:
         if db.session.registry.has():
             session = db.session()
             SESSION_MANAGER.unregister(session)
             db.session.remove()
+
+
+def _reads_retried_once(step: Callable[[], Any], db: SQLAlchemy) -> Callable[[], Any]:
+    def run() -> Any:
+        try:
+            return step()
+        except DBAPIError as error:
+            if request.method not in ("GET", "HEAD") or not error.connection_invalidated:
+                raise
+            db.session.rollback()
+            return step()
+    return run

@@ -12,6 +12,7 @@ from utils.database_access import (
     build_engine,
     engine_options,
     get_sync_session,
+    install_engine_events,
     normalize_database_url,
 )
 from utils.db_session_manager import SESSION_MANAGER
@@ -43,8 +44,10 @@ def test_pooler_mode_has_no_startup_options_and_no_pool():
 def test_direct_mode_sets_timeouts_and_small_pool():
     options = engine_options(settings(DATABASE_URL="postgresql://h/db"), "web")
     assert "statement_timeout" in options["connect_args"]["options"]
-    assert options["pool_pre_ping"] is True
+    assert options["pool_pre_ping"] is False  # idle connections are pinged instead
     assert options["pool_timeout"] <= 5
+    assert engine_options(settings(DATABASE_URL="postgresql://h/db", DB_PING_IDLE_SECONDS=0),
+                          "web")["pool_pre_ping"] is True
 
 
 def test_sqlite_pragmas_on_every_connection(tmp_path):
@@ -57,6 +60,74 @@ def test_sqlite_pragmas_on_every_connection(tmp_path):
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
     finally:
         engine.dispose()
+
+
+def test_sqlite_busy_timeout_follows_the_setting(tmp_path):
+    engine = build_engine(f"sqlite:///{tmp_path / 'p.db'}", engine_options(
+        settings(DATABASE_URL="sqlite:///x", SQLITE_BUSY_TIMEOUT_MS=1234), "cli"))
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+    finally:
+        engine.dispose()
+
+
+def _terminate(admin: sa.Engine, pid: int) -> None:
+    with admin.connect() as connection:
+        assert connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        connection.commit()
+
+
+def test_only_idle_connections_are_pinged(app, engine, postgres_only):
+    """A connection back in the pool for less than DB_PING_IDLE_SECONDS is used without a
+    ping (no round trip); one idle longer is pinged and replaced if its server went away."""
+    import time
+
+    from tests.conftest import PG_URL
+
+    test_engine = sa.create_engine(normalize_database_url(PG_URL), pool_size=1,
+                                   max_overflow=0, pool_pre_ping=False)
+    install_engine_events(test_engine, ping_idle_seconds=0.3)
+    try:
+        with test_engine.connect() as connection:
+            first = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+        _terminate(engine, first)
+        with pytest.raises(sa.exc.OperationalError):  # reused at once: no ping, the error
+            with test_engine.connect() as connection:
+                connection.scalar(sa.text("SELECT 1"))
+        with test_engine.connect() as connection:
+            second = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+        _terminate(engine, second)
+        time.sleep(0.5)  # now idle longer than 0.3 s: pinged, replaced, the query works
+        with test_engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT pg_backend_pid()")) not in (first, second)
+    finally:
+        test_engine.dispose()
+
+
+def test_a_read_survives_a_connection_lost_since_its_last_use(app, client, engine,
+                                                              committed, postgres_only):
+    """GET re-runs once on a fresh connection when its pooled one died (no ping first)."""
+    from tests.routes.api_support import user_with_token
+
+    if app.config.get("DB_POOLER"):
+        pytest.skip("behind PgBouncer the web role keeps no pooled connection")
+    _user, headers = user_with_token(committed)
+    assert client.get("/api/v1/batches", headers=headers).status_code == 200
+    from tests.conftest import PG_URL
+
+    admin = sa.create_engine(normalize_database_url(PG_URL), poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        pids = connection.scalars(sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name = 'rivalscope-web'")).all()
+        for pid in pids:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        connection.commit()
+    admin.dispose()
+    assert pids
+    response = client.get("/api/v1/batches", headers=headers)
+    assert response.status_code == 200, response.get_json()
 
 
 def test_application_name_names_the_role(engine, postgres_only):
