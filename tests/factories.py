@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
@@ -94,4 +96,4 @@ class WatchlistFactory(BaseFactory):
     schedule_hour = 6
     timezone = "UTC"
     notify_emails = factory.LazyFunction(list)
-    feed_token = factory.Sequence(lambda n: f"feed-token-{n}")
+    feed_token = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
