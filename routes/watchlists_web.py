@@ -20,6 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from analysis.changes import KINDS, summary
@@ -50,11 +51,12 @@ class WatchlistForm(FlaskForm):
     urls = TextAreaField("Sites (2 or more, one per line)")
     own_url = StringField("Your own site (optional, one of the sites)", validators=[Optional()])
     max_pages = IntegerField("Pages to crawl per site", default=10, validators=[Optional()])
-    every = SelectField("Schedule", choices=[("off", "Off (run by hand)"), ("day", "Daily"),
-                                             ("week", "Weekly")], default="day")
+    every = SelectField("Schedule", choices=[
+        SelectChoice("off", "Off (run by hand)"), SelectChoice("day", "Daily"),
+        SelectChoice("week", "Weekly")], default="day")
     hour = IntegerField("Hour (0-23)", default=6, validators=[Optional()])
-    weekday = SelectField("Day (weekly)", choices=[(str(i), d) for i, d in enumerate(WEEKDAYS)],
-                          default="0")
+    weekday = SelectField("Day (weekly)", default="0", choices=[
+        SelectChoice(str(i), day) for i, day in enumerate(WEEKDAYS)])
     timezone = StringField("Time zone (IANA, e.g. Europe/Berlin)", default="UTC")
     emails = TextAreaField("E-mail the digest to (one per line)", validators=[Optional()])
     webhook_url = StringField("Webhook URL (optional)", validators=[Optional()])
@@ -280,8 +282,11 @@ def feed(token: str):
 
 
 @bp.app_template_global()
-def watchlist_changes_since_last_visit() -> list[dict[str, Any]]:
-    """For the dashboard: unseen changes per watchlist of the signed-in user."""
+def watchlist_changes_since_last_visit() -> list[dict[str, Any]] | None:
+    """For the dashboard: unseen changes per watchlist of the signed-in user (None when the
+    user has no watchlist, so the dashboard shows nothing about monitoring)."""
     if not current_user.is_authenticated:
-        return []
+        return None
+    if not WatchlistOps.list_for_user(db.session, current_user.id, limit=1)[0]:
+        return None
     return ChangeOps.since_last_visit(db.session, current_user.id)

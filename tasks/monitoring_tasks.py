@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.base import utcnow
-from tasks.analysis_tasks import retry_on_database_error, start_batch
+from tasks import analysis_tasks as pipeline  # attributes read at call time: no import cycle
 from utils.notify import NotifyError, deliver
 from utils.operations.watchlists import ChangeOps, NotificationOps, RunOps
 
@@ -41,9 +41,9 @@ def dispatch_watchlists(self) -> dict:
         unchecked = RunOps.finished_uncomputed(self.session)
         self.session.commit()
     except SQLAlchemyError as error:
-        retry_on_database_error(self, error)
+        pipeline.retry_on_database_error(self, error)
     for batch_id in batch_ids:
-        _enqueue(start_batch, batch_id)
+        _enqueue(pipeline.start_batch, batch_id)
     for batch_id in unchecked:
         _enqueue(detect_changes, batch_id)
     return {"runs": batch_ids, "detect": unchecked}
@@ -56,15 +56,18 @@ def detect_changes(self, batch_id: int) -> int:
         notification_ids = ChangeOps.detect(self.session, batch_id)
         self.session.commit()
     except SQLAlchemyError as error:
-        retry_on_database_error(self, error)
+        pipeline.retry_on_database_error(self, error)
     for notification_id in notification_ids or []:
         _enqueue(send_notification, notification_id)
     return len(notification_ids or [])
 
 
-def on_batch_finished(batch_id: int) -> None:
-    """Called by the pipeline after the commit that finished a batch."""
-    _enqueue(detect_changes, batch_id)
+def on_batch_finished(batch_id: int, status: str | None = "completed") -> None:
+    """The pipeline's hook, called after the commit that may have finished a batch
+    (``status`` is what ``SiteOps.finish`` returned: None = not finished, nothing to do).
+    Only runs of a watchlist have changes; for other batches the task is a no-op."""
+    if status is not None:
+        _enqueue(detect_changes, batch_id)
 
 
 @shared_task(name="monitoring.send_notification", bind=True, max_retries=3)
@@ -74,7 +77,7 @@ def send_notification(self, notification_id: int) -> str:
         payload = NotificationOps.payload(self.session, notification_id)
         self.session.commit()  # nothing stays open while we wait on the network
     except SQLAlchemyError as error:
-        retry_on_database_error(self, error)
+        pipeline.retry_on_database_error(self, error)
     if payload is None:
         return "nothing to send"
     try:
@@ -86,7 +89,7 @@ def send_notification(self, notification_id: int) -> str:
         outcome = NotificationOps.record(self.session, notification_id, error)
         self.session.commit()
     except SQLAlchemyError as db_error:
-        retry_on_database_error(self, db_error)
+        pipeline.retry_on_database_error(self, db_error)
     if outcome == "retry":
         delay = random.uniform(0.5, 1.0) * NOTIFY_BACKOFF_SECONDS * 2 ** payload["attempts"]
         try:
