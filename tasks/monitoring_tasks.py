@@ -21,6 +21,8 @@ from utils.operations.watchlists import ChangeOps, NotificationOps, RunOps
 log = logging.getLogger(__name__)
 
 NOTIFY_BACKOFF_SECONDS = 30.0
+DISPATCH_CHUNK = 200
+MAX_CHUNKS = 50  # 10,000 watchlists in one minute; the rest stay due for the next
 
 
 def _enqueue(task, *args) -> None:
@@ -35,15 +37,20 @@ def _enqueue(task, *args) -> None:
 def dispatch_watchlists(self) -> dict:
     """Beat, every minute: create the runs of due watchlists, start them after the commit,
     and re-enqueue change detection for finished runs whose message was lost."""
+    now, batch_ids = utcnow(), []
     try:
-        batch_ids = RunOps.dispatch(self.session, utcnow())
-        self.session.commit()
+        for _chunk in range(MAX_CHUNKS):  # one short transaction per chunk
+            created, claimed = RunOps.dispatch_chunk(self.session, now, DISPATCH_CHUNK)
+            self.session.commit()
+            batch_ids += created
+            for batch_id in created:
+                _enqueue(pipeline.start_batch, batch_id)
+            if claimed < DISPATCH_CHUNK:
+                break
         unchecked = RunOps.finished_uncomputed(self.session)
         self.session.commit()
     except SQLAlchemyError as error:
         pipeline.retry_on_database_error(self, error)
-    for batch_id in batch_ids:
-        _enqueue(pipeline.start_batch, batch_id)
     for batch_id in unchecked:
         _enqueue(detect_changes, batch_id)
     return {"runs": batch_ids, "detect": unchecked}

@@ -149,10 +149,17 @@ class RunOps:
 
     @staticmethod
     def dispatch(session: Session, now: datetime, limit: int = 500) -> list[int]:
-        """Create the runs of every due watchlist; returns the new batch ids (enqueue their
-        start after the commit). A window missed while the app was down runs once."""
+        """Create the runs of up to ``limit`` due watchlists; returns the new batch ids
+        (enqueue their start after the commit). A window missed while down runs once."""
+        return RunOps.dispatch_chunk(session, now, limit)[0]
+
+    @staticmethod
+    def dispatch_chunk(session: Session, now: datetime, limit: int) -> tuple[list[int], int]:
+        """:meth:`dispatch` that also returns how many watchlists it claimed (a caller loops,
+        one short transaction per chunk, while a chunk comes back full)."""
         created = []
-        for watchlist in RunOps.claim_due(session, now, limit):
+        claimed = RunOps.claim_due(session, now, limit)
+        for watchlist in claimed:
             schedule = schedule_of(watchlist)
             slot = latest_slot(schedule, now)
             if slot is not None and (watchlist.last_slot is None or slot > watchlist.last_slot):
@@ -162,7 +169,7 @@ class RunOps:
                 watchlist.last_slot = slot
             watchlist.next_due_at = next_slot(schedule, now)
         session.flush()
-        return created
+        return created, len(claimed)
 
     @staticmethod
     def start(session: Session, watchlist: Watchlist, slot: datetime, trigger: str
