@@ -49,12 +49,18 @@ def trend_charts(history: list[dict[str, Any]], urls: list[str]) -> list[dict[st
             "key": key, "label": label, "width": WIDTH, "height": HEIGHT, "left": LEFT,
             "right": WIDTH - RIGHT, "lines": lines,
             "grid": [{"y": _y(t), "label": t} for t in (0, 50, 100)],
-            "runs": [{"x": _x(i, count), "label": _run_label(run["at"], i)}
-                     for i, run in enumerate(history)] if count <= 8 else
-                    [{"x": _x(i, count), "label": _run_label(history[i]["at"], i)}
-                     for i in (0, count - 1)],
+            "runs": [{"x": _x(i, count), "label": _run_label(history[i]["at"], i),
+                      "anchor": _anchor(i, count)}
+                     for i in (range(count) if count <= 6 else (0, count // 2, count - 1))],
             "axis_y": HEIGHT - 10})
     return charts
+
+
+def _anchor(index: int, count: int) -> str:
+    """Edge labels grow inwards so they are never clipped."""
+    if count > 1 and index == 0:
+        return "start"
+    return "end" if count > 1 and index == count - 1 else "middle"
 
 
 def _run_label(at: datetime | None, index: int) -> str:
