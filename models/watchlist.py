@@ -93,3 +93,7 @@ class Notification(TimestampMixin, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[datetime | None]
+    # When the next attempt is due (a lost retry message is re-sent by the dispatcher), and
+    # the short lease of the attempt in flight (two messages never send one digest twice).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    lease_until: Mapped[datetime | None]

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from analysis.changes import KINDS
+from analysis.ssrf import parse_allow_networks
 from models import Watchlist, db
 from models.base import utcnow
 from routes.api_common import (
@@ -96,7 +97,9 @@ def _since() -> datetime | None:
 
 
 def _validated(payload: Any, current: dict[str, Any] | None = None):
-    checked = validate_watchlist(payload, current_app.config["MAX_URLS_PER_BATCH"], current)
+    checked = validate_watchlist(
+        payload, current_app.config["MAX_URLS_PER_BATCH"], current,
+        tuple(parse_allow_networks(current_app.config.get("FETCH_ALLOW_NETWORKS", ""))))
     if not checked.ok:
         raise ApiError(400, "validation_error", "the watchlist is invalid", checked.errors)
     return checked

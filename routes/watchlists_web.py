@@ -24,6 +24,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from analysis.changes import KINDS, summary
+from analysis.ssrf import parse_allow_networks
 from models import Watchlist, db
 from routes.api_common import MAX_ID, enqueue_start
 from routes.watchlists_charts import trend_charts
@@ -108,8 +109,10 @@ def _flash_secret(secret: str | None) -> None:
 def _save(form: WatchlistForm, watchlist: Watchlist | None):
     """Validate and store; returns a redirect, or the error dict to show."""
     paused = watchlist.paused if watchlist else False
-    checked = validate_watchlist(dict(_payload(form), paused=paused),
-                                 current_app.config["MAX_URLS_PER_BATCH"])
+    checked = validate_watchlist(
+        dict(_payload(form), paused=paused), current_app.config["MAX_URLS_PER_BATCH"],
+        allow_networks=tuple(parse_allow_networks(
+            current_app.config.get("FETCH_ALLOW_NETWORKS", ""))))
     if not checked.ok:
         return None, checked.errors
     if watchlist is None:

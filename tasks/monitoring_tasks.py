@@ -48,12 +48,15 @@ def dispatch_watchlists(self) -> dict:
             if claimed < DISPATCH_CHUNK:
                 break
         unchecked = RunOps.finished_uncomputed(self.session)
+        overdue = NotificationOps.overdue(self.session)
         self.session.commit()
     except SQLAlchemyError as error:
         pipeline.retry_on_database_error(self, error)
     for batch_id in unchecked:
         _enqueue(detect_changes, batch_id)
-    return {"runs": batch_ids, "detect": unchecked}
+    for notification_id in overdue:
+        _enqueue(send_notification, notification_id)
+    return {"runs": batch_ids, "detect": unchecked, "notify": overdue}
 
 
 @shared_task(name="monitoring.detect_changes", bind=True, max_retries=8)
@@ -92,13 +95,13 @@ def send_notification(self, notification_id: int) -> str:
         error = None
     except NotifyError as exc:
         error = str(exc)
+    delay = random.uniform(0.5, 1.0) * NOTIFY_BACKOFF_SECONDS * 2 ** payload["attempts"]
     try:
-        outcome = NotificationOps.record(self.session, notification_id, error)
+        outcome = NotificationOps.record(self.session, notification_id, error, delay)
         self.session.commit()
     except SQLAlchemyError as db_error:
         pipeline.retry_on_database_error(self, db_error)
     if outcome == "retry":
-        delay = random.uniform(0.5, 1.0) * NOTIFY_BACKOFF_SECONDS * 2 ** payload["attempts"]
         try:
             send_notification.apply_async(args=[notification_id], countdown=delay)
         except Exception:  # noqa: BLE001 - stays pending; visible on the watchlist page

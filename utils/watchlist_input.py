@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from analysis.ssrf import AddressParseError, IPNetwork, judge_address, parse_ip
 from analysis.urls import InvalidURL, normalize_input_url
 from utils.batch_input import DEFAULT_MAX_PAGES, MAX_NAME_LENGTH, MAX_PAGES_RANGE
 from utils.schedule import EVERY, Schedule, valid_timezone
@@ -105,7 +106,18 @@ def valid_webhook_url(value: Any) -> bool:
             and not any(c.isspace() for c in value))
 
 
-def _notify(raw: Any, errors: dict[str, Any]) -> tuple[list[str], str | None]:
+def webhook_refusal(url: str, allow_networks: tuple[IPNetwork, ...] = ()) -> str | None:
+    """Why the SSRF guard refuses a webhook whose host is a literal address (names are
+    judged when they are resolved, on every hop, at send time)."""
+    try:
+        address = parse_ip(urlsplit(url).hostname or "")
+    except (AddressParseError, ValueError):
+        return None
+    return judge_address(address, allow_networks)
+
+
+def _notify(raw: Any, errors: dict[str, Any], allow_networks: tuple[IPNetwork, ...]
+            ) -> tuple[list[str], str | None]:
     if not isinstance(raw, dict):
         errors["notify"] = "notify must be an object with emails and webhook_url"
         return [], None
@@ -128,13 +140,15 @@ def _notify(raw: Any, errors: dict[str, Any]) -> tuple[list[str], str | None]:
         webhook = None
     if webhook is not None and not valid_webhook_url(webhook):
         problems["webhook_url"] = "webhook_url must be an http(s) URL"
+    elif webhook is not None and webhook_refusal(webhook, allow_networks):
+        problems["webhook_url"] = f"refused: {webhook_refusal(webhook, allow_networks)}"
     if problems:
         errors["notify"] = problems
     return clean, webhook
 
 
-def validate_watchlist(payload: Any, max_urls: int,
-                       current: dict[str, Any] | None = None) -> WatchlistInput:
+def validate_watchlist(payload: Any, max_urls: int, current: dict[str, Any] | None = None,
+                       allow_networks: tuple[IPNetwork, ...] = ()) -> WatchlistInput:
     """Check every field (``current`` supplies the ones a PATCH leaves out)."""
     result = WatchlistInput()
     if not isinstance(payload, dict):
@@ -171,7 +185,8 @@ def validate_watchlist(payload: Any, max_urls: int,
     else:
         result.max_pages = max_pages
     result.schedule = _schedule(merged.get("schedule", {}), errors)
-    result.emails, result.webhook_url = _notify(merged.get("notify", {}), errors)
+    result.emails, result.webhook_url = _notify(merged.get("notify", {}), errors,
+                                                tuple(allow_networks))
     paused = merged.get("paused", False)
     if not isinstance(paused, bool):
         errors["paused"] = "paused must be true or false"

@@ -76,6 +76,8 @@ def upgrade():
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], name=op.f('fk_notifications_batch_id_batches'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['watchlist_id'], ['watchlists.id'], name=op.f('fk_notifications_watchlist_id_watchlists'), ondelete='CASCADE'),
@@ -84,6 +86,7 @@ def upgrade():
     )
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notifications_watchlist_id'), ['watchlist_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notifications_next_attempt_at'), ['next_attempt_at'], unique=False)
 
     op.create_table('watchlist_runs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -112,6 +115,7 @@ def downgrade():
 
     op.drop_table('watchlist_runs')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notifications_next_attempt_at'))
         batch_op.drop_index(batch_op.f('ix_notifications_watchlist_id'))
 
     op.drop_table('notifications')

@@ -70,6 +70,8 @@ def test_create_get_patch_delete(client, owner):
     ({"schedule": {"every": "hourly"}}, "schedule"),
     ({"notify": {"emails": ["nope"]}}, "notify"),
     ({"notify": {"webhook_url": "ftp://x.example/"}}, "notify"),
+    ({"notify": {"webhook_url": "http://169.254.169.254/latest"}}, "notify"),
+    ({"notify": {"webhook_url": "http://[::ffff:10.0.0.1]/"}}, "notify"),
     ({"max_pages": 0}, "max_pages"),
     ({"name": ""}, "name"),
 ])

@@ -315,3 +315,39 @@ def test_webhook_redirect_hops_pass_the_ssrf_guard():
     finally:
         inner.close()
         outer.close()
+
+
+def test_a_lost_or_duplicated_notification_message_sends_once(app, committed, receiver):
+    from datetime import timedelta
+
+    from models import Change
+    from models.base import utcnow
+    from tasks.monitoring_tasks import dispatch_watchlists
+    from tests.conftest import drain_queue
+    from tests.factories import BatchFactory, WatchlistFactory
+    from utils.operations.watchlists import NotificationOps
+
+    watchlist = WatchlistFactory(webhook_url=receiver.url, webhook_secret="k",
+                                 schedule_every="off")
+    batch = BatchFactory(status="completed")
+    committed.flush()
+    committed.add(Change(watchlist_id=watchlist.id, batch_id=batch.id,
+                         site_url="https://a.example/", kind="site_up", before=None,
+                         after="https://a.example/"))
+    [notification_id] = NotificationOps.enqueue_for(committed, watchlist.id, batch.id)
+    committed.commit()
+    assert NotificationOps.payload(committed, notification_id) is not None  # in flight
+    committed.commit()
+    assert send_notification.apply(args=[notification_id]).get() == "nothing to send"
+    assert receiver.received == []
+    # The attempt in flight died and its message is lost: the dispatcher re-sends it.
+    row = committed.get(Notification, notification_id)
+    row.lease_until = utcnow() - timedelta(seconds=1)
+    row.next_attempt_at = utcnow() - timedelta(minutes=10)
+    committed.commit()
+    assert dispatch_watchlists.apply().get()["notify"] == [notification_id]
+    assert ("monitoring.send_notification", [notification_id]) in drain_queue(app)
+    assert send_notification.apply(args=[notification_id]).get() == "sent"
+    assert send_notification.apply(args=[notification_id]).get() == "nothing to send"
+    assert len(receiver.received) == 1
+    assert dispatch_watchlists.apply().get()["notify"] == []

@@ -26,6 +26,8 @@ from utils.watchlist_input import WatchlistInput
 
 FINISHED_RUN = ("completed", "partial", "failed")
 MAX_ATTEMPTS = 5
+SEND_LEASE_SECONDS = 120  # above the webhook and SMTP timeouts
+OVERDUE_SECONDS = 300  # a pending attempt this late had its message lost
 
 
 def schedule_of(watchlist: Watchlist) -> Schedule:
@@ -365,20 +367,31 @@ class NotificationOps:
             rows.append({"channel": "webhook", "target": watchlist.webhook_url})
         if not rows:
             return []
+        now = utcnow()
         upsert(session, Notification.__table__,
                [dict(row, watchlist_id=watchlist_id, batch_id=batch_id, status="pending",
-                     attempts=0, created_at=utcnow()) for row in rows],
+                     attempts=0, created_at=now, next_attempt_at=now) for row in rows],
                keys=["batch_id", "channel"])
         return list(session.scalars(sa.select(Notification.id).where(
             Notification.batch_id == batch_id, Notification.status == "pending")))
 
     @staticmethod
-    def payload(session: Session, notification_id: int) -> dict[str, Any] | None:
-        """Everything the sender needs, as plain data (so no ORM object outlives the
-        transaction the caller ends before sending). None unless the row is pending."""
-        row = session.get(Notification, notification_id)
-        if row is None or row.status != "pending":
+    def payload(session: Session, notification_id: int, now: datetime | None = None
+                ) -> dict[str, Any] | None:
+        """Take the attempt's lease and return everything the sender needs, as plain data
+        (no ORM object outlives the transaction the caller ends before sending). None when
+        the row is not pending or another attempt holds it, so a duplicated message never
+        sends one digest twice at once."""
+        now = now or utcnow()
+        leased = session.execute(
+            sa.update(Notification)
+            .where(Notification.id == notification_id, Notification.status == "pending",
+                   sa.or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+            .values(lease_until=now + timedelta(seconds=SEND_LEASE_SECONDS))
+            .execution_options(synchronize_session=False))
+        if leased.rowcount != 1:
             return None
+        row = session.get(Notification, notification_id, populate_existing=True)
         watchlist = session.get(Watchlist, row.watchlist_id)
         changes, _ = ChangeOps.for_watchlist(session, row.watchlist_id, batch_id=row.batch_id,
                                              limit=10_000)
@@ -392,18 +405,38 @@ class NotificationOps:
         }
 
     @staticmethod
-    def record(session: Session, notification_id: int, error: str | None) -> str:
-        """Store an attempt's outcome: 'sent', 'retry' or 'failed' (after MAX_ATTEMPTS)."""
-        row = session.get(Notification, notification_id)
+    def record(session: Session, notification_id: int, error: str | None,
+               retry_in: float = 0.0) -> str:
+        """Store an attempt's outcome and release the lease: 'sent', 'retry' (next attempt
+        due in ``retry_in`` seconds) or 'failed' (after MAX_ATTEMPTS)."""
+        row = session.get(Notification, notification_id, populate_existing=True)
         if row is None:
             return "failed"
+        now = utcnow()
         row.attempts += 1
+        row.lease_until = None
+        row.next_attempt_at = None
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", utcnow(), None
-        else:
-            row.last_error = error[:2000]
-            row.status = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-        return "sent" if error is None else ("failed" if row.status == "failed" else "retry")
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            return "sent"
+        row.last_error = error[:2000]
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            return "failed"
+        row.next_attempt_at = now + timedelta(seconds=retry_in)
+        return "retry"
+
+    @staticmethod
+    def overdue(session: Session, now: datetime | None = None, limit: int = 100) -> list[int]:
+        """Pending notifications whose attempt is well past due (its message was lost):
+        the dispatcher enqueues them again; the lease keeps a late duplicate harmless."""
+        now = now or utcnow()
+        return list(session.scalars(
+            sa.select(Notification.id)
+            .where(Notification.status == "pending",
+                   Notification.next_attempt_at < now - timedelta(seconds=OVERDUE_SECONDS),
+                   sa.or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+            .order_by(Notification.id).limit(limit)))
 
     @staticmethod
     def for_watchlist(session: Session, watchlist_id: int, limit: int = 20
