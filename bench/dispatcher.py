@@ -26,23 +26,12 @@ ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 
 
 def dispatch_minute(session, now: datetime) -> tuple[float, int]:
-    """One dispatcher run, as the task does it; returns (seconds, runs created)."""
-    from tasks.analysis_tasks import start_batch
-    from tasks.monitoring_tasks import DISPATCH_CHUNK, MAX_CHUNKS
-    from utils.operations.watchlists import RunOps
+    """One run of the dispatcher task's unit of work; returns (seconds, runs created)."""
+    from tasks.monitoring_tasks import dispatch_once
 
-    started, runs = time.perf_counter(), 0
-    for _chunk in range(MAX_CHUNKS):
-        batch_ids, claimed = RunOps.dispatch_chunk(session, now, DISPATCH_CHUNK)
-        session.commit()
-        runs += len(batch_ids)
-        for batch_id in batch_ids:
-            start_batch.delay(batch_id)
-        if claimed < DISPATCH_CHUNK:
-            break
-    RunOps.finished_uncomputed(session)
-    session.commit()
-    return time.perf_counter() - started, runs
+    started = time.perf_counter()
+    result = dispatch_once(session, now)
+    return time.perf_counter() - started, len(result["runs"])
 
 
 def create_watchlists(session, count: int, sites: int, start: datetime, *,

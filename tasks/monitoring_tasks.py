@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import datetime
 
 from celery import shared_task
 from flask import current_app
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from tasks import analysis_tasks as pipeline  # attributes read at call time: no import cycle
@@ -33,30 +35,38 @@ def _enqueue(task, *args) -> None:
         log.exception("could not enqueue %s%s", task.name, args)
 
 
-@shared_task(name="monitoring.dispatch_watchlists", bind=True, max_retries=3)
-def dispatch_watchlists(self) -> dict:
-    """Beat, every minute: create the runs of due watchlists, start them after the commit,
-    and re-enqueue change detection for finished runs whose message was lost."""
-    now, batch_ids = utcnow(), []
-    try:
-        for _chunk in range(MAX_CHUNKS):  # one short transaction per chunk
-            created, claimed = RunOps.dispatch_chunk(self.session, now, DISPATCH_CHUNK)
-            self.session.commit()
-            batch_ids += created
-            for batch_id in created:
-                _enqueue(pipeline.start_batch, batch_id)
-            if claimed < DISPATCH_CHUNK:
-                break
-        unchecked = RunOps.finished_uncomputed(self.session)
-        overdue = NotificationOps.overdue(self.session)
-        self.session.commit()
-    except SQLAlchemyError as error:
-        pipeline.retry_on_database_error(self, error)
+def dispatch_once(session: Session, now: datetime) -> dict:
+    """The dispatcher's unit of work (bench/dispatcher.py times exactly this): runs of due
+    watchlists in chunks, one short transaction each, started after each commit; then the
+    sweeps for lost change detections and notifications."""
+    batch_ids: list[int] = []
+    for _chunk in range(MAX_CHUNKS):
+        created, claimed = RunOps.dispatch_chunk(session, now, DISPATCH_CHUNK)
+        session.commit()
+        batch_ids += created
+        for batch_id in created:
+            _enqueue(pipeline.start_batch, batch_id)
+        if claimed < DISPATCH_CHUNK:
+            break
+    unchecked = RunOps.finished_uncomputed(session)
+    overdue = NotificationOps.overdue(session, now)
+    session.commit()
     for batch_id in unchecked:
         _enqueue(detect_changes, batch_id)
     for notification_id in overdue:
         _enqueue(send_notification, notification_id)
     return {"runs": batch_ids, "detect": unchecked, "notify": overdue}
+
+
+@shared_task(name="monitoring.dispatch_watchlists", bind=True, max_retries=3)
+def dispatch_watchlists(self) -> dict:
+    """Beat, every minute: create the runs of due watchlists and re-enqueue what a lost
+    message left undone (duplicates are harmless: runs are unique per slot)."""
+    try:
+        return dispatch_once(self.session, utcnow())
+    except SQLAlchemyError as error:
+        pipeline.retry_on_database_error(self, error)
+    return {}
 
 
 @shared_task(name="monitoring.detect_changes", bind=True, max_retries=8)

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from models import Batch, WatchlistRun
+from tasks.monitoring_tasks import dispatch_once
 from tests.factories import UserFactory, WatchlistFactory
-from utils.operations.watchlists import RunOps, WatchlistOps
+from utils.operations.watchlists import WatchlistOps
 
 WATCHLISTS = 4
 
@@ -25,14 +26,14 @@ def _dispatcher(engine, barrier, rounds, base, results, errors):
             now = base + timedelta(days=round_no, minutes=1)
             barrier.wait(timeout=30)
             with Session(bind=engine) as session:
-                results.extend(RunOps.dispatch(session, now))
-                session.commit()
+                results.extend(dispatch_once(session, now)["runs"])
     except Exception as exc:  # noqa: BLE001 - reported by the test
         errors.append(exc)
         barrier.abort()
 
 
 def test_two_dispatchers_never_double_a_slot(app, committed, engine, backend):
+    """Each round both run the dispatcher task's unit of work at the same frozen minute."""
     rounds = 200 if backend == "postgresql" else 40
     base = datetime(2026, 1, 1, 6, 0, tzinfo=UTC)
     user = UserFactory()
