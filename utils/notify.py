@@ -160,19 +160,20 @@ def send_webhook(payload: Mapping[str, Any], config: Mapping[str, Any],
                 raise NotifyError("webhook redirected to a non-http(s) URL")
             _precheck(url, allow)
             try:
-                with deadline(TIMEOUT_SECONDS):
-                    response = client.post(url, content=body, headers=headers)
+                with deadline(TIMEOUT_SECONDS), client.stream(
+                        "POST", url, content=body, headers=headers) as response:
+                    status = response.status_code  # the answer's body is never read
+                    location = response.headers.get("location")
             except BlockedAddress as exc:
                 raise NotifyError(f"webhook refused: {exc}") from None
             except (httpx.HTTPError, OSError) as exc:
                 raise NotifyError(f"webhook: {type(exc).__name__}: {exc}"[:500]) from None
-            location = response.headers.get("location")
-            if response.status_code in REDIRECTS and location:
+            if status in REDIRECTS and location:
                 url = urljoin(url, location)
                 continue
-            if 200 <= response.status_code < 300:
+            if 200 <= status < 300:
                 return
-            raise NotifyError(f"webhook answered HTTP {response.status_code}")
+            raise NotifyError(f"webhook answered HTTP {status}")
     raise NotifyError(f"webhook: more than {MAX_REDIRECTS} redirects")
 
 
