@@ -101,15 +101,16 @@ def send_email(payload: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     secure = parts.scheme == "smtps"
     port = parts.port or (465 if secure else 25)
     try:
+        # SMTP_CA_FILE: an extra trusted CA (an intranet relay); certificates are verified.
+        context = ssl.create_default_context(cafile=setting(config, "SMTP_CA_FILE") or None)
         if secure:
             client: smtplib.SMTP = smtplib.SMTP_SSL(parts.hostname, port,
-                                                    timeout=TIMEOUT_SECONDS,
-                                                    context=ssl.create_default_context())
+                                                    timeout=TIMEOUT_SECONDS, context=context)
         else:
             client = smtplib.SMTP(parts.hostname, port, timeout=TIMEOUT_SECONDS)
         with client:
             if not secure and parse_qs(parts.query).get("starttls") == ["1"]:
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
             if parts.username:
                 client.login(unquote(parts.username), unquote(parts.password or ""))
             client.send_message(message)
