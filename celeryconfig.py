@@ -31,7 +31,7 @@ timezone = "UTC"
 enable_utc = True
 
 # Task modules imported explicitly so every worker knows every task.
-imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks")
+imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks", "tasks.monitoring_tasks")
 
 beat_schedule = {
     "cleanup-stale-db-sessions": {
@@ -50,6 +50,7 @@ beat_schedule = {
         "task": "maintenance.prune_retention",
         "schedule": crontab(hour=3, minute=47),
     },
+    "dispatch-watchlists": {"task": "monitoring.dispatch_watchlists", "schedule": 60.0},
     "publish-process-snapshot": {
         "task": "maintenance.publish_snapshot",
         "schedule": 30.0,

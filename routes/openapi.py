@@ -139,6 +139,64 @@ SCHEMAS: dict[str, Any] = {
     }),
 }
 
+CHANGE_KINDS = ["title", "meta_description", "h1", "canonical", "lang", "open_graph",
+                "pages_added", "pages_removed", "technology_added", "technology_removed",
+                "email_added", "email_removed", "social_added", "social_removed",
+                "security_header_gained", "security_header_lost", "score_changed",
+                "robots_changed", "sitemap_changed", "site_down", "site_up", "word_count"]
+SCHEDULE = _obj({
+    "every": {"type": "string", "enum": ["off", "day", "week"]},
+    "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+    "weekday": {"type": ["integer", "null"], "minimum": 0, "maximum": 6,
+                "description": "0 = Monday; weekly schedules only"},
+    "timezone": {"type": "string", "description": "IANA name, e.g. Europe/Berlin"},
+}, ["every"])
+NOTIFY = _obj({"emails": {"type": "array", "maxItems": 20, "items": STRING},
+               "webhook_url": {"type": ["string", "null"]}}, [])
+WATCHLIST_FIELDS = {
+    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+    "urls": {"type": "array", "minItems": 2, "items": STRING,
+             "description": "2 to MAX_URLS_PER_BATCH distinct sites"},
+    "own_url": {"type": ["string", "null"], "description": "one of urls"},
+    "max_pages": {"type": "integer", "minimum": MAX_PAGES_RANGE[0],
+                  "maximum": MAX_PAGES_RANGE[1], "default": DEFAULT_MAX_PAGES},
+    "schedule": SCHEDULE, "notify": NOTIFY, "paused": BOOL,
+}
+SCHEMAS.update({
+    "WatchlistRequest": _obj(WATCHLIST_FIELDS, ["name", "urls"]),
+    "WatchlistPatch": _obj({**WATCHLIST_FIELDS, "rotate_feed_token": {
+        "type": "boolean", "description": "true revokes the feed URL (a new one is issued)"}},
+        []),
+    "Watchlist": _obj({
+        "id": INT, "name": STRING, "urls": STRINGS, "own_url": {"type": ["string", "null"]},
+        "max_pages": {"type": "integer", "minimum": 1, "maximum": 200},
+        "schedule": _obj({"every": {"type": "string", "enum": ["off", "day", "week"]},
+                          "hour": {"type": "integer", "minimum": 0, "maximum": 23},
+                          "weekday": {"type": ["integer", "null"]}, "timezone": STRING}),
+        "notify": _obj({"emails": STRINGS, "webhook_url": {"type": ["string", "null"]}}),
+        "paused": BOOL, "next_run_at": _nullable(TIME), "feed_url": STRING,
+        "created_at": TIME, "updated_at": TIME,
+        "webhook_secret": {"type": "string",
+                           "description": "only in the answer that set the webhook URL"},
+    }, ["id", "name", "urls", "own_url", "max_pages", "schedule", "notify", "paused",
+        "next_run_at", "feed_url", "created_at", "updated_at"]),
+    "WatchlistList": _obj({"items": {"type": "array", "items": _ref("Watchlist")},
+                           "next": {"type": ["integer", "null"]}}),
+    "RunCreated": _obj({"batch_id": INT}),
+    "Run": _obj({"batch_id": INT, "status": {"type": "string", "enum": BATCH_STATUSES},
+                 "scheduled_for": TIME, "started_at": _nullable(TIME),
+                 "finished_at": _nullable(TIME)}),
+    "RunList": _obj({"items": {"type": "array", "items": _ref("Run")},
+                     "next": {"type": ["integer", "null"]}}),
+    "Change": _obj({"id": INT, "batch_id": INT, "site_url": STRING,
+                    "kind": {"type": "string", "enum": CHANGE_KINDS},
+                    "before": {"description": "the value before (null for an addition)"},
+                    "after": {"description": "the value after (null for a removal)"},
+                    "detected_at": TIME}),
+    "ChangeList": _obj({"items": {"type": "array", "items": _ref("Change")},
+                        "next": {"type": ["integer", "null"]}}),
+})
+
 ERRORS = {
     400: "Invalid input (malformed JSON, invalid fields; URL errors keyed by index)",
     401: "Missing, invalid, expired or revoked token (or wrong credentials)",
@@ -177,6 +235,60 @@ def _body(schema_name: str) -> dict[str, Any]:
 
 
 BATCH_ID = _id("batch_id", "batch")
+
+
+WATCHLIST_ID = _id("watchlist_id", "watchlist")
+
+
+def _watchlist_paths() -> dict[str, Any]:
+    cursor = _query("cursor", "the `next` value of the previous page", 1, MAX_ID)
+    limit = _query("limit", "page size", 1, 100)
+    return {
+        "/api/v1/watchlists": {
+            "post": {"operationId": "createWatchlist", "summary": "Create a watchlist",
+                     "requestBody": _body("WatchlistRequest"),
+                     "responses": _responses(201, _json("Watchlist", "The stored watchlist"),
+                                             400, 401, 415)},
+            "get": {"operationId": "listWatchlists", "summary": "Own watchlists, newest first",
+                    "parameters": [cursor, limit],
+                    "responses": _responses(200, _json("WatchlistList", "A page"), 400, 401)}},
+        "/api/v1/watchlists/{watchlist_id}": {
+            "get": {"operationId": "getWatchlist", "summary": "A watchlist",
+                    "parameters": [WATCHLIST_ID],
+                    "responses": _responses(200, _json("Watchlist", "The watchlist"), 401, 404)},
+            "patch": {"operationId": "updateWatchlist", "summary": "Change some fields",
+                      "parameters": [WATCHLIST_ID], "requestBody": _body("WatchlistPatch"),
+                      "responses": _responses(200, _json("Watchlist", "The watchlist"),
+                                              400, 401, 404, 415)},
+            "delete": {"operationId": "deleteWatchlist",
+                       "summary": "Delete a watchlist (its runs stay as batches)",
+                       "parameters": [WATCHLIST_ID],
+                       "responses": _responses(204, None, 401, 404)}},
+        "/api/v1/watchlists/{watchlist_id}/runs": {
+            "post": {"operationId": "runWatchlistNow", "summary": "Run now",
+                     "parameters": [WATCHLIST_ID],
+                     "responses": _responses(201, _json("RunCreated", "The run's batch"),
+                                             401, 404)},
+            "get": {"operationId": "listWatchlistRuns", "summary": "Runs, newest first",
+                    "parameters": [WATCHLIST_ID, cursor, limit],
+                    "responses": _responses(200, _json("RunList", "A page of runs"),
+                                            400, 401, 404)}},
+        "/api/v1/watchlists/{watchlist_id}/changes": {"get": {
+            "operationId": "listWatchlistChanges", "summary": "Changes, newest first",
+            "parameters": [
+                WATCHLIST_ID,
+                {"name": "since", "in": "query", "required": False,
+                 "description": "RFC 3339; only changes detected at or after it",
+                 "schema": {"type": "string", "format": "date-time"}},
+                cursor, limit,
+                {"name": "site", "in": "query", "required": False,
+                 "description": "only this site URL", "schema": STRING},
+                {"name": "kind", "in": "query", "required": False,
+                 "description": "only this kind", "schema": {"type": "string",
+                                                             "enum": CHANGE_KINDS}}],
+            "responses": _responses(200, _json("ChangeList", "A page of changes"),
+                                    400, 401, 404)}},
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -249,7 +361,7 @@ def openapi_document() -> dict[str, Any]:
                                 "Errors are {\"error\": {code, message, details}}."},
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": _paths() | _watchlist_paths(),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": SCHEMAS,

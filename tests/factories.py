@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from models import Batch, Page, Site, User
+from models import Batch, Page, Site, User, Watchlist
 
 _CURRENT: dict[str, Session | None] = {"session": None}
 
@@ -75,3 +77,23 @@ class PageFactory(BaseFactory):
     site_id = factory.LazyAttribute(lambda o: SiteFactory().id)
     url = factory.Sequence(lambda n: f"https://site.example/p{n}")
     record = factory.LazyAttribute(lambda o: {"url": o.url, "analysed": True})
+
+
+class WatchlistFactory(BaseFactory):
+    """A daily watchlist of two sites (monitoring)."""
+
+    class Meta:
+        model = Watchlist
+
+    class Params:
+        owner = factory.SubFactory(UserFactory)
+
+    user_id = factory.SelfAttribute("owner.id")
+    name = factory.Sequence(lambda n: f"watchlist {n}")
+    urls = factory.LazyFunction(lambda: ["https://a.example/", "https://b.example/"])
+    max_pages = 3
+    schedule_every = "day"
+    schedule_hour = 6
+    timezone = "UTC"
+    notify_emails = factory.LazyFunction(list)
+    feed_token = factory.LazyFunction(lambda: secrets.token_urlsafe(32))
