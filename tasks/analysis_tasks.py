@@ -8,7 +8,6 @@ a redelivered task resumes where the last one stopped and never repeats a page.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -26,14 +25,13 @@ from analysis.crawler import SiteFailed, crawl_site
 from analysis.report import build_report
 from analysis.scoring import score_report
 from tasks.crawl_tools import crawl_tools_for
+from tasks.task_retry import retry_delay, retry_on_database_error
 from utils.db_error_handler import classify, raise_alert, record_error
 from utils.db_operations import BatchOps, EventOps, LeaseNotHeld, PageOps, SiteOps
 from utils.operations.batches import START_WINDOW
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE_SECONDS = 2.0
-RETRY_MAX_SECONDS = 60.0
 CANCEL_CHECK_EVERY = 5
 UNIT_RETRIES = 4  # a callback's transaction re-runs this often on retryable errors
 UNIT_BACKOFF_SECONDS = 0.5
@@ -47,23 +45,6 @@ EVENT_MESSAGES = {
 
 class LeaseLost(Exception):
     """Another worker took the site (our lease expired); stop without writing."""
-
-
-def retry_delay(retries: int) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** retries))
-
-
-def retry_on_database_error(task: Any, error: SQLAlchemyError) -> None:
-    """Re-raise as a Celery retry when the error is retryable; else re-raise it."""
-    info = record_error(error, task.name)
-    try:
-        task.session.rollback()
-    except SQLAlchemyError:
-        pass
-    if info.retryable:
-        raise task.retry(exc=error, countdown=retry_delay(task.request.retries))
-    raise error
 
 
 @shared_task(name="pipeline.start_batch", bind=True, max_retries=8)
@@ -90,6 +71,7 @@ class SiteRun:
     Everything the crawl needs is read before it starts; nothing is lazy-loaded later."""
 
     def __init__(self, task: Any, site_id: int, owner: str, inputs: SimpleNamespace) -> None:
+        self.task = task
         self.session = task.session
         self.site_id = site_id
         self.owner = owner
@@ -171,7 +153,9 @@ class SiteRun:
             except LeaseNotHeld:
                 raise LeaseLost(self.site_id) from None
 
-        return self.unit(write)
+        batch_status = self.unit(write)
+        batch_finished(self.task, self.batch_id, batch_status)
+        return batch_status
 
 
 def _acquire(task: Any, site_id: int, owner: str) -> int | str:
@@ -223,6 +207,18 @@ def _claim_fair_site(session: Session, owner: str, lease: int, max_attempts: int
             return site_id
         session.commit()
     return None
+
+
+def batch_finished(task: Any, batch_id: int, status: str | None) -> None:
+    """After the commit that finished a batch: ring change detection (a no-op unless the
+    batch is a watchlist run). By name, so the pipeline does not import monitoring; if the
+    broker is down, the monitoring dispatcher sweeps it up within a minute."""
+    if status is None:
+        return
+    try:
+        task.app.signature("monitoring.detect_changes", args=(batch_id,)).delay()
+    except Exception:  # noqa: BLE001 - the database keeps the work
+        log.exception("could not enqueue change detection for batch %s", batch_id)
 
 
 def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:

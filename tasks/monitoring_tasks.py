@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from tasks import analysis_tasks as pipeline  # attributes read at call time: no import cycle
+from tasks.analysis_tasks import start_batch
+from tasks.task_retry import retry_on_database_error
 from utils.notify import NotifyError, deliver
 from utils.operations.watchlists import ChangeOps, NotificationOps, RunOps
 
@@ -45,7 +46,7 @@ def dispatch_once(session: Session, now: datetime) -> dict:
         session.commit()
         batch_ids += created
         for batch_id in created:
-            _enqueue(pipeline.start_batch, batch_id)
+            _enqueue(start_batch, batch_id)
         if claimed < DISPATCH_CHUNK:
             break
     unchecked = RunOps.finished_uncomputed(session)
@@ -65,7 +66,7 @@ def dispatch_watchlists(self) -> dict:
     try:
         return dispatch_once(self.session, utcnow())
     except SQLAlchemyError as error:
-        pipeline.retry_on_database_error(self, error)
+        retry_on_database_error(self, error)
     return {}
 
 
@@ -76,7 +77,7 @@ def detect_changes(self, batch_id: int) -> int:
         notification_ids = ChangeOps.detect(self.session, batch_id)
         self.session.commit()
     except SQLAlchemyError as error:
-        pipeline.retry_on_database_error(self, error)
+        retry_on_database_error(self, error)
     for notification_id in notification_ids or []:
         _enqueue(send_notification, notification_id)
     return len(notification_ids or [])
@@ -97,7 +98,7 @@ def send_notification(self, notification_id: int) -> str:
         payload = NotificationOps.payload(self.session, notification_id)
         self.session.commit()  # nothing stays open while we wait on the network
     except SQLAlchemyError as error:
-        pipeline.retry_on_database_error(self, error)
+        retry_on_database_error(self, error)
     if payload is None:
         return "nothing to send"
     try:
@@ -110,7 +111,7 @@ def send_notification(self, notification_id: int) -> str:
         outcome = NotificationOps.record(self.session, notification_id, error, delay)
         self.session.commit()
     except SQLAlchemyError as db_error:
-        pipeline.retry_on_database_error(self, db_error)
+        retry_on_database_error(self, db_error)
     if outcome == "retry":
         try:
             send_notification.apply_async(args=[notification_id], countdown=delay)

@@ -1,7 +1,7 @@
 """watchlists runs changes notifications
 
 Revision ID: monitor01_watchlists
-Revises: d20a938b3ca1
+Revises: users01
 Create Date: 2026-11-29 22:32:41.901337
 
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = 'monitor01_watchlists'
-down_revision = 'd20a938b3ca1'
+down_revision = 'users01'
 branch_labels = None
 depends_on = None
 

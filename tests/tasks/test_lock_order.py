@@ -26,7 +26,8 @@ def finish_site(app, engine, site_id: int, owner: str, outcomes: list, barrier) 
             with get_sync_session(engine, scope="task", owner=owner) as session:
                 inputs = SiteOps.crawl_inputs(session, site_id)
                 session.commit()
-                run = SiteRun(SimpleNamespace(session=session), site_id, owner, inputs)
+                run = SiteRun(SimpleNamespace(session=session, app=app.extensions["celery"]),
+                              site_id, owner, inputs)
                 barrier.wait()
                 run.store({"url": f"https://s{site_id}.test/", "final_url": None,
                            "status_code": 200, "analysed": True, "facts": {}})

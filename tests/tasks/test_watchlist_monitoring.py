@@ -165,7 +165,7 @@ def run_once(client, session, headers, watchlist_id: int) -> tuple[int, int]:
     """Run now through the API, analyse every site in-process, then detect changes."""
     batch_id = client.post(f"/api/v1/watchlists/{watchlist_id}/runs",
                            headers=headers).get_json()["batch_id"]
-    BatchOps.mark_started(session, batch_id)
+    BatchOps.mark_started(session, batch_id, 600)
     session.commit()
     for site_id in session.scalars(sa.select(Site.id).where(Site.batch_id == batch_id)):
         assert analyze_site.apply(args=[site_id]).get() == "completed"
