@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import TimestampMixin, db
 
-SITE_STATUSES = ("pending", "running", "completed", "failed")
+SITE_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
 class Site(TimestampMixin, db.Model):

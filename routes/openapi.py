@@ -12,7 +12,7 @@ from utils.batch_input import DEFAULT_MAX_PAGES, MAX_NAME_LENGTH, MAX_PAGES_RANG
 
 MAX_ID = 2**31 - 1
 BATCH_STATUSES = ["pending", "running", "completed", "partial", "failed", "cancelled"]
-SITE_STATUSES = ["pending", "running", "completed", "failed"]
+SITE_STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
 ISSUE_CODES = ["missing_title", "missing_description", "duplicate_title", "missing_h1",
                "multiple_h1", "images_missing_alt", "broken_link", "slow_page"]
 

@@ -83,7 +83,8 @@ class BatchOps:
 
     @staticmethod
     def progress(session: Session, batch: Batch) -> int:
-        """0-100: finished sites over all sites (100 once the batch is finished)."""
+        """0-100: sites that really finished (completed or failed; not cancelled) over all
+        sites (100 once the batch completed)."""
         finished = session.scalar(sa.select(sa.func.count()).where(
             Site.batch_id == batch.id, Site.status.in_(FINISHED_SITE))) or 0
         return BatchOps.progress_from(batch, finished)
@@ -105,7 +106,7 @@ class BatchOps:
 
     @staticmethod
     def cancel(session: Session, batch: Batch) -> bool:
-        """Cancel an unfinished batch: its unfinished sites fail as cancelled."""
+        """Cancel an unfinished batch: its unfinished sites become ``cancelled``."""
         if batch.status not in ("pending", "running"):
             return False
         now = utcnow()
@@ -113,7 +114,7 @@ class BatchOps:
         batch.finished_at = now
         session.execute(sa.update(Site).where(Site.batch_id == batch.id,
                                               Site.status.in_(("pending", "running")))
-                        .values(status="failed", error="cancelled", lease_until=None,
+                        .values(status="cancelled", error=None, lease_until=None,
                                 finished_at=now))
         EventOps.add(session, batch.id, "batch_cancelled", "Batch cancelled")
         return True
