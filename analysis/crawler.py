@@ -151,6 +151,7 @@ class _Crawl:
         self.replayed: set[str] = set()
         self.result = CrawlResult()
         self.seen: set[str] = set()
+        self.linked_from: dict[str, str] = {}  # link -> the first page that links to it
         self.page_finals: set[str] = set()
         self.analysed = 0
         self.others = 0
@@ -263,6 +264,7 @@ class _Crawl:
             return record
         result = self._fetch(url)
         record = page_record(url, result, is_homepage=False)
+        record["linked_from"] = self.linked_from.get(url)
         if record["error"] is None:
             if _host_port(result.final_url) != self.site:
                 record["error"] = f"redirected off-site to {result.final_url}"
@@ -278,6 +280,7 @@ class _Crawl:
         for link in facts.get("links") or []:
             if link not in self.seen and _followable(link, self.site):
                 self.seen.add(link)
+                self.linked_from[link] = record.get("final_url") or record.get("url")
                 fresh.append(link)
         return fresh
 

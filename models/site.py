@@ -34,6 +34,8 @@ class Site(TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None]
     report: Mapped[dict[str, Any] | None]
     scores: Mapped[dict[str, Any] | None]
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))  # given by the user
+    is_own: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     batch: Mapped[Batch] = relationship(back_populates="sites")  # noqa: F821
 

@@ -23,6 +23,7 @@ from models.base import utcnow
 from routes.api_common import MAX_ID, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import pages_body
+from routes.api_xlsx import XLSX_MIMETYPE, xlsx_export
 from routes.web_forms import ConfirmForm, NewBatchForm
 from routes.web_security import add_page_headers
 from routes.web_views import (
@@ -191,11 +192,25 @@ def site(site_id: int):
 @bp.get("/batches/<int:batch_id>/export.csv")
 @login_required
 def export_csv(batch_id: int):
+    """RFC 4180 CSV; ``?excel=1``: the same with a UTF-8 byte order mark, for Excel."""
     batch = _owned_batch(batch_id)
-    text = csv_export(batch, ReportOps.sites(db.session, batch.id))
+    excel = request.args.get("excel") == "1"
+    text = csv_export(batch, ReportOps.sites(db.session, batch.id), excel=excel)
+    name = export_filename(batch, "excel.csv" if excel else "csv")
     return Response(text, headers={
         "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{export_filename(batch, "csv")}"'})
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/batches/<int:batch_id>/export.xlsx")
+@login_required
+def export_xlsx(batch_id: int):
+    batch = _owned_batch(batch_id)
+    sites = ReportOps.sites(db.session, batch.id)
+    pages = {s.id: PageOps.for_site(db.session, s.id) for s in sites}
+    data = xlsx_export(batch, sites, pages, ComparisonOps.for_batch(db.session, batch.id))
+    return Response(data, mimetype=XLSX_MIMETYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export_filename(batch, "xlsx")}"'})
 
 
 @bp.get("/batches/<int:batch_id>/export.json")

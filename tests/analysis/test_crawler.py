@@ -145,6 +145,7 @@ def test_internal_404_is_recorded_not_analysed(servers, fetcher):
     assert missing["analysed"] is False
     assert missing["error"] == "HTTP 404"
     assert missing["facts"] is None
+    assert missing["linked_from"] == site.url("/")  # the page that links to the broken one
     assert ("fetch_failed", {"url": site.url("/missing"), "status_code": 404,
                              "error": "HTTP 404"}) in events
     assert sum(r["analysed"] for r in result.records) == 2

@@ -28,15 +28,17 @@ class BatchOps:
     """Create, read, list, cancel and delete batches; decide when one is finished."""
 
     @staticmethod
-    def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int
-               ) -> Batch:
-        """One transaction's worth of rows: the batch and its sites (bulk insert)."""
+    def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int,
+               own_url: str | None = None) -> Batch:
+        """One transaction's worth of rows: the batch and its sites (bulk insert);
+        ``own_url`` (one of ``urls``) marks the user's own site."""
         batch = Batch(user_id=user_id, name=name, max_pages=max_pages, total_urls=len(urls),
                       status="pending")
         session.add(batch)
         session.flush()
         session.execute(sa.insert(Site), [
-            {"batch_id": batch.id, "position": i, "url": url, "status": "pending"}
+            {"batch_id": batch.id, "position": i, "url": url, "status": "pending",
+             "is_own": url == own_url}
             for i, url in enumerate(urls)])
         EventOps.add(session, batch.id, "batch_created", f"Batch created with {len(urls)} sites")
         return batch
@@ -53,7 +55,7 @@ class BatchOps:
         reports never loaded. None if the batch is not the user's."""
         rows = session.execute(
             sa.select(*BATCH_STATUS_COLUMNS, Site.id.label("site_id"), Site.url,
-                      Site.status.label("site_status"), Site.error)
+                      Site.status.label("site_status"), Site.error, Site.is_own)
             .select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
             .where(Batch.id == batch_id, Batch.user_id == user_id)
             .order_by(Site.position, Site.id)).all()
@@ -62,7 +64,8 @@ class BatchOps:
         batch = SimpleNamespace(**{column.key: getattr(rows[0], column.key)
                                    for column in BATCH_STATUS_COLUMNS})
         sites = [SimpleNamespace(id=row.site_id, url=row.url, status=row.site_status,
-                                 error=row.error) for row in rows if row.site_id is not None]
+                                 error=row.error, is_own=row.is_own)
+                 for row in rows if row.site_id is not None]
         finished = sum(1 for site in sites if site.status in FINISHED_SITE)
         return batch, sites, BatchOps.progress_from(batch, finished)
 

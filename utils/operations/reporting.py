@@ -44,3 +44,16 @@ class ReportOps:
         if batch.status in ("completed", "partial", "failed"):
             return 100
         return int(100 * finished_sites / batch.total_urls) if batch.total_urls else 0
+
+
+class SiteNameOps:
+    """The name a user gives a site (shown instead of the one its pages give)."""
+
+    MAX_LENGTH = 200
+
+    @staticmethod
+    def rename(session: Session, site: Site, name: str | None) -> None:
+        """Set the site's name; an empty name goes back to the one its pages give."""
+        cleaned = " ".join((name or "").split())[: SiteNameOps.MAX_LENGTH]
+        site.display_name = cleaned or None
+        session.flush()
