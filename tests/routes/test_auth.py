@@ -51,13 +51,13 @@ def test_sign_up_errors_are_shown_next_to_the_fields(client, committed, data, st
 def test_sign_in_and_sign_out(client, committed):
     UserFactory(email="me@example.test")
     committed.commit()
-    assert client.get("/").status_code == 302
+    assert client.get("/batches/new").status_code == 302  # "/" shows signed-out visitors the product
     response = sign_in(client, "me@example.test")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
     assert "Your batches" in page and "Sign out" in page
     assert client.post("/logout").status_code == 302
-    assert client.get("/").headers["Location"].startswith("/login")
+    assert client.get("/batches/new").headers["Location"].startswith("/login")
 
 
 def test_wrong_password_then_lockout_after_five(client, committed):
@@ -70,7 +70,7 @@ def test_wrong_password_then_lockout_after_five(client, committed):
     locked = sign_in(client, "me@example.test")
     assert locked.status_code == 429
     assert "locked" in locked.get_data(as_text=True)
-    assert client.get("/").status_code == 302
+    assert client.get("/batches/new").status_code == 302
 
 
 @pytest.mark.parametrize("target, expected", [
