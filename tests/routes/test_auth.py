@@ -51,7 +51,7 @@ def test_sign_up_errors_are_shown_next_to_the_fields(client, committed, data, st
 def test_sign_in_and_sign_out(client, committed):
     UserFactory(email="me@example.test")
     committed.commit()
-    assert client.get("/batches/new").status_code == 302  # "/" shows signed-out visitors the product
+    assert client.get("/batches/new").status_code == 302  # "/" is the product page
     response = sign_in(client, "me@example.test")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
