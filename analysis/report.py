@@ -170,7 +170,10 @@ def build_report(records: list[dict], robots: dict | None, sitemap: dict | None)
     report["social_profiles"] = profiles
     report["pages_crawled"] = len(pages)
     report["issues"] = count_issues(records, pages)
-    return {key: report[key] for key in REPORT_KEYS}
+    result = {key: report[key] for key in REPORT_KEYS}
+    if isinstance(home.get("scheme_fallback"), dict):  # only when it happened
+        result["scheme_fallback"] = home["scheme_fallback"]
+    return result
 
 
 NAME_SEPARATORS = (" | ", " - ", " – ", " — ")
