@@ -3,6 +3,7 @@ and competitor cards, and the live status document the batch page polls."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import url_for
@@ -41,6 +42,7 @@ def line_errors(items: list[tuple[int, str]], url_errors: Any) -> tuple[list[dic
 NONE_WHEN_ZERO = {"redirects", "security_headers", "jsonld_types", "sitemap_urls", "emails",
                   "social_profiles", "broken_links", "issues", "images_missing_alt",
                   "h2_count", "internal_links", "word_count"}
+ONE_OF_MANY = re.compile(r"\b((?<![\d,.])1) (site|page|URL)s\b")  # "1 pages" -> "1 page"
 STANDING_TEXT = {"lead": "You lead", "tie": "You tie", "trail": "You trail"}
 CARD_ITEMS = 6
 
@@ -163,6 +165,7 @@ def timeline_events(events: list[BatchEvent], sites: list[Site]) -> list[dict[st
         if body["kind"] == "fetch_failed" and data.get("url") == homepages.get(event.site_id):
             continue
         body["detail"] = None
+        body["message"] = ONE_OF_MANY.sub(r"\1 \2", body["message"] or "")
         if body["kind"] == "site_failed":
             reason = data.get("reason")
             url = homepages.get(event.site_id, "")

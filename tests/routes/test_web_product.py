@@ -192,3 +192,32 @@ def test_cancelled_sites_read_cancelled_and_progress_counts_finished_ones(signed
     page = text_of(signed_in.get(f"/batches/{batch.id}"))
     assert "25%" in page and 'data-status="cancelled"' in page
     assert "4 sites" in page
+
+
+def test_timeline_plurals_are_right(signed_in, committed, user):
+    batch = BatchFactory(owner=user, status="completed", total_urls=1)
+    site = SiteFactory(batch=batch, status="completed")
+    committed.flush()
+    committed.add_all([
+        BatchEvent(batch_id=batch.id, kind="batch_started", message="Analysis started for 1 sites"),
+        BatchEvent(batch_id=batch.id, site_id=site.id, kind="site_completed",
+                   message=f"Analysed {site.url}: 1 pages", data={"pages": 1}),
+        BatchEvent(batch_id=batch.id, site_id=site.id, kind="pages_fetched",
+                   message="11 pages analysed")])
+    committed.commit()
+    timeline = re.search(r'<ol id="timeline".*?</ol>',
+                         text_of(signed_in.get(f"/batches/{batch.id}")), re.S).group(0)
+    assert "Analysis started for 1 site<" in timeline and ": 1 page<" in timeline
+    assert "11 pages analysed" in timeline
+    assert "1 site ·" in text_of(signed_in.get(f"/batches/{batch.id}"))
+
+
+def test_web_exports_offer_excel_csv_and_xlsx(signed_in, committed, user):
+    batch = finished_batch(committed, user, [sample_report("Café")])
+    page = text_of(signed_in.get(f"/batches/{batch.id}/comparison"))
+    assert f'href="/batches/{batch.id}/export.csv?excel=1"' in page
+    assert f'href="/batches/{batch.id}/export.xlsx"' in page
+    excel = signed_in.get(f"/batches/{batch.id}/export.csv?excel=1")
+    assert excel.data.startswith(b"\xef\xbb\xbf") and "Café" in excel.data.decode("utf-8-sig")
+    xlsx = signed_in.get(f"/batches/{batch.id}/export.xlsx")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"  # a zip: the workbook

@@ -40,7 +40,8 @@ class BatchOps:
             {"batch_id": batch.id, "position": i, "url": url, "status": "pending",
              "is_own": url == own_url}
             for i, url in enumerate(urls)])
-        EventOps.add(session, batch.id, "batch_created", f"Batch created with {len(urls)} sites")
+        EventOps.add(session, batch.id, "batch_created",
+                     f"Batch created with {len(urls)} site{'' if len(urls) == 1 else 's'}")
         return batch
 
     @staticmethod
