@@ -14,7 +14,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#6
            "#882255")
 SCORE_LABELS = (("seo", "SEO"), ("performance", "Performance"), ("security", "Security"),
                 ("content", "Content"), ("overall", "Overall"))
-LABEL_CHARS = 26
+LABEL_CHARS = 18
 
 
 def site_label(url: str) -> str:
