@@ -182,7 +182,7 @@ MAX_NAME_LENGTH = 80
 
 def display_name(report: dict | None, url: str) -> str:
     """A site's name: ``og:site_name``, else the ``<title>`` cut at its first separator
-    (" | ", " - ", " – "), else the host of ``url`` (``www.`` dropped)."""
+    (" | ", " - ", " – "), else the host (and port) of ``url`` (``www.`` dropped)."""
     report = report if isinstance(report, dict) else {}
     graph = report.get("open_graph")
     name = graph.get("og:site_name") if isinstance(graph, dict) else None
@@ -194,6 +194,7 @@ def display_name(report: dict | None, url: str) -> str:
             name = name[: min(cuts)]
     name = " ".join(str(name).split())
     if not name:
-        host = urlsplit(url or "").hostname or (url or "")
+        parts = urlsplit(url or "")
+        host = parts.netloc.rsplit("@", 1)[-1].lower() or (url or "")
         name = host.removeprefix("www.")
     return name[:MAX_NAME_LENGTH]

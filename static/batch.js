@@ -48,6 +48,8 @@
       var current = status.querySelector("[data-status]");
       if (!current || current.getAttribute("data-status") !== site.status) { badge(status, site.status); }
       row.querySelector(".site-pages").textContent = String(site.pages);
+      var name = row.querySelector(".site-name");
+      if (name && site.name && name.textContent !== site.name) { name.textContent = site.name; }
       var cell = row.querySelector(".site-error");
       var shown = cell.querySelector(".reason");
       if (!site.reason) { cell.textContent = ""; }

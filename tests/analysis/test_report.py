@@ -175,5 +175,5 @@ def test_display_name_prefers_site_name_then_title_then_host():
     assert display_name({"title": "Basecamp – Tents | more"}, url) == "Basecamp"
     assert display_name({"title": "| only separator"}, url) == "| only separator"
     assert display_name({"title": None}, url) == "trailpeak.example"
-    assert display_name(None, "http://127.0.0.1:8080/") == "127.0.0.1"
+    assert display_name(None, "http://127.0.0.1:8080/") == "127.0.0.1:8080"
     assert len(display_name({"title": "x" * 500}, url)) == 80
