@@ -193,6 +193,12 @@ def _count_measure(key: str, word: str) -> Callable[[dict], str]:
     return measure
 
 
+def _size_measure(size: float | None) -> str:
+    if size is None:
+        return "not measured"
+    return _plural(size, "byte") if size < 1000 else f"{size / 1000:,.0f} kB"
+
+
 def _og_measure(r: dict) -> str:
     n = len(_sub(r, "open_graph"))
     return "none" if n == 0 else "1 property" if n == 1 else f"{n} properties"
@@ -266,8 +272,7 @@ RULES: tuple[Rule, ...] = (
          "Answer within 200 ms (full points); nothing is earned from 3 s.",
          "Slower homepage"),
     Rule("performance.bytes", "performance", "Homepage size", 25, _bytes_points,
-         lambda r: ("not measured" if _number(r.get("page_bytes")) is None
-                    else f"{(_number(r.get('page_bytes')) or 0) / 1000:,.0f} kB"),
+         lambda r: _size_measure(_number(r.get("page_bytes"))),
          "Keep the homepage HTML under 100 kB (nothing is earned from 3 MB).",
          "Heavier homepage"),
     Rule("performance.redirects", "performance", "Redirects before the homepage", 10,
@@ -289,7 +294,8 @@ RULES: tuple[Rule, ...] = (
          "Write at least 600 words of useful text on the homepage.", "Less text on the homepage"),
     Rule("content.alt", "content", "Images with alt text", 20, _alt_points,
          lambda r: (f"{int(_number(r.get('images_missing_alt')) or 0):,} of "
-                    f"{_plural(_number(r.get('images')) or 0, 'image')} without alt"),
+                    f"{_plural(_number(r.get('images')) or 0, 'image')} without alt"
+                    if _number(r.get("images")) else "no images"),
          "Give every meaningful image an alt text.", "Images without alt text"),
     Rule("content.h2", "content", "<h2> headings", 10, _ratio("h2_count", 3, 10),
          _count_measure("h2_count", "<h2> heading"),
