@@ -35,6 +35,21 @@ SKIPPED_EXTENSIONS = (
 )
 MAX_LINK_LENGTH = 2048
 ROBOTS_BLOCKED = "blocked by robots.txt"
+# An https homepage that cannot connect (refused, or the port does not speak TLS) is tried
+# once over http://, as browsers do for an address typed without a scheme.
+NO_HTTPS = re.compile(r"Connection refused|Errno 111|SSL|TLS|WRONG_VERSION|wrong version|"
+                      r"handshake|EOF occurred", re.IGNORECASE)
+
+
+def http_fallback_url(url: str) -> str | None:
+    """The http:// twin of an https:// URL (an explicit port is kept), else None."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if netloc.endswith(":443"):
+        netloc = netloc[:-4]
+    return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 EventSink = Callable[[str, dict], None]
 
@@ -133,8 +148,10 @@ class _Crawl:
         on_event: EventSink,
         sitemap_limits: SitemapLimits | None,
         max_other_records: int | None,
+        http_fallback: bool = True,
     ) -> None:
         self.start = start
+        self.http_fallback = http_fallback
         self.max_pages = max(1, max_pages)
         self.max_other = max_other_records if max_other_records is not None else max(
             20, 2 * self.max_pages
@@ -151,6 +168,7 @@ class _Crawl:
         self.replayed: set[str] = set()
         self.result = CrawlResult()
         self.seen: set[str] = set()
+        self.linked_from: dict[str, str] = {}  # link -> the first page that links to it
         self.page_finals: set[str] = set()
         self.analysed = 0
         self.others = 0
@@ -241,10 +259,21 @@ class _Crawl:
         result = self._fetch(self.start)
         record = page_record(self.start, result, is_homepage=True)
         self._analyse(record, result)
+        fallback = http_fallback_url(self.start) if self.http_fallback else None
+        if not record["analysed"] and fallback and NO_HTTPS.search(record["error"] or ""):
+            reason = record["error"]
+            retry = self._fetch(fallback)
+            second = page_record(fallback, retry, is_homepage=True)
+            self._analyse(second, retry)
+            if second["analysed"]:
+                second["scheme_fallback"] = {"from": self.start, "to": fallback,
+                                             "reason": reason}
+                self.on_event("scheme_fallback", second["scheme_fallback"])
+                record = second
         if not record["analysed"]:
             self._emit(record)
             raise SiteFailed(record["error"] or "homepage could not be analysed")
-        self.seen.add(self.start)
+        self.seen.add(record["url"])
         self._keep(record, new=True)
         return record
 
@@ -263,6 +292,7 @@ class _Crawl:
             return record
         result = self._fetch(url)
         record = page_record(url, result, is_homepage=False)
+        record["linked_from"] = self.linked_from.get(url)
         if record["error"] is None:
             if _host_port(result.final_url) != self.site:
                 record["error"] = f"redirected off-site to {result.final_url}"
@@ -278,6 +308,7 @@ class _Crawl:
         for link in facts.get("links") or []:
             if link not in self.seen and _followable(link, self.site):
                 self.seen.add(link)
+                self.linked_from[link] = record.get("final_url") or record.get("url")
                 fresh.append(link)
         return fresh
 
@@ -346,6 +377,7 @@ def crawl_site(
     on_event: EventSink = lambda kind, data: None,
     sitemap_limits: SitemapLimits | None = None,
     max_other_records: int | None = None,
+    http_fallback: bool = True,
 ) -> CrawlResult:
     """Crawl ``start_url``'s site: at most ``max_pages`` analysed pages, homepage included.
 
@@ -358,6 +390,12 @@ def crawl_site(
     The homepage is always fetched (it is what the user asked for); robots.txt governs the
     other pages. When the homepage redirects to another origin, that origin's robots.txt
     applies to the crawl and is the one reported.
+
+    ``http_fallback``: an https:// homepage that cannot connect (refused, or no TLS on that
+    port) is tried once as http://; when that works, the homepage record carries
+    ``scheme_fallback`` {from, to, reason} (the report shows it) and the crawl goes on over
+    http. URLs typed without a scheme are stored as https://, so this is how they reach a
+    site that only speaks http, as in a browser.
 
     ``on_event(kind, data)`` kinds: ``"page_fetched"`` {url, status_code, response_time_ms};
     ``"fetch_failed"`` {url, status_code, error}; ``"robots_blocked"`` {url} for one page, or
@@ -378,5 +416,6 @@ def crawl_site(
         on_event=on_event,
         sitemap_limits=sitemap_limits,
         max_other_records=max_other_records,
+        http_fallback=http_fallback,
     )
     return crawl.run()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from analysis.html_facts import SECURITY_HEADERS
 
@@ -169,4 +170,31 @@ def build_report(records: list[dict], robots: dict | None, sitemap: dict | None)
     report["social_profiles"] = profiles
     report["pages_crawled"] = len(pages)
     report["issues"] = count_issues(records, pages)
-    return {key: report[key] for key in REPORT_KEYS}
+    result = {key: report[key] for key in REPORT_KEYS}
+    if isinstance(home.get("scheme_fallback"), dict):  # only when it happened
+        result["scheme_fallback"] = home["scheme_fallback"]
+    return result
+
+
+NAME_SEPARATORS = (" | ", " - ", " – ", " — ")
+MAX_NAME_LENGTH = 80
+
+
+def display_name(report: dict | None, url: str) -> str:
+    """A site's name: ``og:site_name``, else the ``<title>`` cut at its first separator
+    (" | ", " - ", " – "), else the host (and port) of ``url`` (``www.`` dropped)."""
+    report = report if isinstance(report, dict) else {}
+    graph = report.get("open_graph")
+    name = graph.get("og:site_name") if isinstance(graph, dict) else None
+    if not (isinstance(name, str) and name.strip()):
+        title = report.get("title")
+        name = title if isinstance(title, str) else ""
+        cuts = [name.find(sep) for sep in NAME_SEPARATORS if name.find(sep) > 0]
+        if cuts:
+            name = name[: min(cuts)]
+    name = " ".join(str(name).split())
+    if not name:
+        parts = urlsplit(url or "")
+        host = parts.netloc.rsplit("@", 1)[-1].lower() or (url or "")
+        name = host.removeprefix("www.")
+    return name[:MAX_NAME_LENGTH]

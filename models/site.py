@@ -13,7 +13,7 @@ from models.base import TimestampMixin, db
 if TYPE_CHECKING:
     from models.batch import Batch
 
-SITE_STATUSES = ("pending", "running", "completed", "failed")
+SITE_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
 class Site(TimestampMixin, db.Model):
@@ -37,6 +37,8 @@ class Site(TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None]
     report: Mapped[dict[str, Any] | None]
     scores: Mapped[dict[str, Any] | None]
+    display_name: Mapped[str | None] = mapped_column(sa.String(200))  # given by the user
+    is_own: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     batch: Mapped[Batch] = relationship(back_populates="sites")
 

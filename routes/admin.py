@@ -4,7 +4,7 @@ and a link to Flower."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
@@ -15,6 +15,7 @@ from utils.auth import admin_required
 from utils.db_error_handler import get_error_stats
 from utils.db_operations import MaintenanceOps, SnapshotOps, SystemLogOps
 from utils.maintenance import queue_depth
+from utils.operations.reporting import OverviewOps
 from utils.snapshots import collect_stats, snapshot_age_seconds
 
 bp = Blueprint("admin", __name__)
@@ -124,12 +125,40 @@ def bad_filter(error: BadFilter):
 
 
 # --- HTML -----------------------------------------------------------------------------------
+def overview_figures() -> dict[str, Any]:
+    """Health of every process that reported in the last 24 h (red when it stopped
+    reporting, with how long ago), and counts of users, batches, running batches and sites
+    failed in the last 24 h."""
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=24)
+    window = live_window().total_seconds()
+    health = []
+    for snapshot in OverviewOps.snapshots_since(db.session, since):
+        age = snapshot_age_seconds(snapshot.updated_at)
+        health.append({"role": snapshot.role, "hostname": snapshot.hostname,
+                       "pid": snapshot.pid, "updated_at": _iso(snapshot.updated_at),
+                       "age_s": age, "age_text": _ago(age), "ok": age <= window})
+    health.sort(key=lambda row: (row["ok"], row["role"] or ""))
+    return {"health": health, "counts": OverviewOps.counts(db.session, since),
+            "window_s": round(window)}
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            value = seconds // size
+            return f"{value} {unit}{'' if value == 1 else 's'} ago"
+    return f"{seconds} second{'' if seconds == 1 else 's'} ago"
+
+
 @bp.get("/admin")
 @admin_required
 def index():
     figures = db_figures()
     runs = maintenance_history()["items"][:5]
-    return render_template("admin/index.html", figures=figures, runs=runs)
+    return render_template("admin/index.html", figures=figures, runs=runs,
+                           overview=overview_figures())
 
 
 @bp.get("/admin/db")

@@ -22,11 +22,12 @@ from routes.api_common import (
     require_batch_quota,
 )
 from routes.api_exports import csv_export, export_filename, json_export
-from routes.api_serializers import batch_body, event_body, iso, site_body
+from routes.api_serializers import batch_body, comparison_body, event_body, iso, site_body
+from routes.api_xlsx import XLSX_MIMETYPE, xlsx_export
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
 from utils.auth import check_credentials
-from utils.batch_input import validate_batch
+from utils.batch_input import validate_batch, validate_own_url
 from utils.db_operations import (
     BatchOps,
     ComparisonOps,
@@ -36,6 +37,7 @@ from utils.db_operations import (
     SiteOps,
     UserOps,
 )
+from utils.operations.reporting import SiteNameOps
 
 csrf.exempt(bp)
 
@@ -92,12 +94,15 @@ def create_token():
 @bp.post("/batches")
 def create_batch():
     """Validate and store a batch, then enqueue its start after the commit."""
-    checked = validate_batch(json_body(), current_app.config["MAX_URLS_PER_BATCH"])
-    if not checked.ok:
-        raise ApiError(400, "validation_error", "the batch is invalid", checked.errors)
+    body = json_body()
+    checked = validate_batch(body, current_app.config["MAX_URLS_PER_BATCH"])
+    own_url, own_errors = validate_own_url(body, checked.urls) if checked.ok else (None, {})
+    if not checked.ok or own_errors:
+        raise ApiError(400, "validation_error", "the batch is invalid",
+                       {**checked.errors, **own_errors})
     require_batch_quota(api_user().id)
     batch = BatchOps.create(db.session, api_user().id, checked.name, checked.urls,
-                            checked.max_pages)
+                            checked.max_pages, own_url=own_url)
     db.session.commit()
     enqueue_start(batch.id)
     sites = ReportOps.sites(db.session, batch.id)
@@ -136,8 +141,7 @@ def get_comparison(batch_id: int):
         raise ApiError(409, "not_finished", message,
                        {"status": batch.status,
                         "progress": BatchOps.progress(db.session, batch)})
-    return jsonify(metrics=data.get("metrics", []), scores=data.get("scores", {}),
-                   gaps=data.get("gaps", {}))
+    return jsonify(comparison_body(data, ReportOps.sites(db.session, batch.id)))
 
 
 @bp.get("/batches/<int:batch_id>/events")
@@ -173,11 +177,25 @@ def delete_batch(batch_id: int):
 
 @bp.get("/batches/<int:batch_id>/export.csv")
 def export_csv(batch_id: int):
+    """RFC 4180 CSV; ``?excel=1`` adds the UTF-8 byte order mark Excel needs."""
     batch = _owned_batch(batch_id)
-    text = csv_export(batch, ReportOps.sites(db.session, batch.id))
+    excel = bool(_query_int("excel", 0, 0, 1))
+    text = csv_export(batch, ReportOps.sites(db.session, batch.id), excel=excel)
+    name = export_filename(batch, "excel.csv" if excel else "csv")
     return Response(text, mimetype="text/csv", headers={
         "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{export_filename(batch, "csv")}"'})
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/batches/<int:batch_id>/export.xlsx")
+def export_xlsx(batch_id: int):
+    """A workbook: sites, metrics grid, pages, issues."""
+    batch = _owned_batch(batch_id)
+    sites = ReportOps.sites(db.session, batch.id)
+    pages = {site.id: PageOps.for_site(db.session, site.id) for site in sites}
+    data = xlsx_export(batch, sites, pages, ComparisonOps.for_batch(db.session, batch.id))
+    return Response(data, mimetype=XLSX_MIMETYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export_filename(batch, "xlsx")}"'})
 
 
 @bp.get("/batches/<int:batch_id>/export.json")
@@ -198,4 +216,24 @@ def get_site(site_id: int):
     site = SiteOps.get_for_user(db.session, check_id(site_id, "site"), api_user().id)
     if site is None:
         raise not_found("site")
+    return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))
+
+
+@bp.patch("/sites/<int:site_id>")
+def rename_site(site_id: int):
+    """``{"name": "..."}`` names the site; an empty or null name restores the derived one."""
+    site = SiteOps.get_for_user(db.session, check_id(site_id, "site"), api_user().id)
+    if site is None:
+        raise not_found("site")
+    body = json_body()
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or "name" not in body or not (
+            name is None or isinstance(name, str)):
+        raise ApiError(400, "validation_error", "expected {\"name\": string or null}",
+                       {"name": "required: a string (empty or null: the derived name)"})
+    if isinstance(name, str) and len(name) > SiteNameOps.MAX_LENGTH:
+        raise ApiError(400, "validation_error", "the name is too long",
+                       {"name": f"at most {SiteNameOps.MAX_LENGTH} characters"})
+    SiteNameOps.rename(db.session, site, name)
+    db.session.commit()
     return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))

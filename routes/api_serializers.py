@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from analysis.comparison import standing
+from analysis.report import display_name
 from models import Batch, BatchEvent, Page, Site
 
 SLOW_PAGE_MS = 1000
@@ -20,6 +22,17 @@ def site_summary(site: Site) -> dict[str, Any]:
     return {"id": site.id, "url": site.url, "status": site.status, "error": site.error}
 
 
+def own_site_id(sites: list[Site]) -> int | None:
+    """The id of the batch's own site ("your site"), or None."""
+    return next((site.id for site in sites if getattr(site, "is_own", False)), None)
+
+
+def site_name(site: Site) -> str:
+    """The name the user gave the site, else the one its pages give (``display_name``)."""
+    given = getattr(site, "display_name", None)
+    return given or display_name(getattr(site, "report", None), site.url)
+
+
 def batch_body(batch: Batch, progress: int, sites: list[Site] | None = None) -> dict[str, Any]:
     """A batch with its sites (``urls``)."""
     sites = batch.sites if sites is None else sites
@@ -31,6 +44,7 @@ def batch_body(batch: Batch, progress: int, sites: list[Site] | None = None) -> 
         "total_urls": batch.total_urls,
         "max_pages": batch.max_pages,
         "urls": [site_summary(site) for site in sites],
+        "own_site_id": own_site_id(sites),
         "created_at": iso(batch.created_at),
         "started_at": iso(batch.started_at),
         "finished_at": iso(batch.finished_at),
@@ -101,6 +115,7 @@ def pages_body(pages: list[Page]) -> list[dict[str, Any]]:
             "title": facts.get("title") if isinstance(facts.get("title"), str) else None,
             "response_time_ms": record.get("response_time_ms"),
             "error": record.get("error"),
+            "linked_from": record.get("linked_from"),
             "issues": codes,
         })
     return body
@@ -112,9 +127,27 @@ def site_body(site: Site, pages: list[Page]) -> dict[str, Any]:
         "id": site.id,
         "batch_id": site.batch_id,
         "url": site.url,
+        "name": site_name(site),
+        "is_own": bool(site.is_own),
         "status": site.status,
         "error": site.error,
         "report": site.report,
         "scores": site.scores,
         "pages": pages_body(pages),
+    }
+
+
+def comparison_body(data: dict[str, Any], sites: list[Site]) -> dict[str, Any]:
+    """The stored comparison for the API, framed around the own site when there is one:
+    ``own_site_id``, and ``standing`` {metric key: lead | tie | trail | null}."""
+    own = own_site_id(sites)
+    return {
+        "metrics": data.get("metrics", []),
+        "scores": data.get("scores", {}),
+        "gaps": data.get("gaps", {}),
+        "gap_details": data.get("gap_details", {}),
+        "strengths": data.get("strengths", {}),
+        "names": {str(site.id): site_name(site) for site in sites},
+        "own_site_id": own,
+        "standing": standing(data, own) if own is not None else {},
     }

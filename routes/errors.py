@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, make_response, render_template_string, request
+from flask import Flask, jsonify, make_response, render_template, render_template_string, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -31,15 +31,24 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/health")
 
 
+def error_page(status: int, title: str, message: str) -> str:
+    """The error page in the site's layout; the bare page if the layout cannot render
+    (e.g. the database behind the signed-in user is down)."""
+    try:
+        return render_template("error.html", status=status, title=title, message=message)
+    except Exception:  # noqa: BLE001 - an error page must always render
+        log.warning("error page: the layout failed; sending the bare page", exc_info=True)
+        db.session.rollback()
+        return render_template_string(ERROR_PAGE, status=status, title=title, message=message)
+
+
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None):
     """The one error shape of the API (or a small page for browsers)."""
     if wants_json():
         response = jsonify(error={"code": code, "message": message, "details": details})
     else:
-        title = code.replace("_", " ")
-        response = make_response(render_template_string(ERROR_PAGE, status=status,
-                                                         title=title, message=message))
+        response = make_response(error_page(status, code.replace("_", " "), message))
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -11,8 +11,9 @@ from typing import Any
 from utils.batch_input import DEFAULT_MAX_PAGES, MAX_NAME_LENGTH, MAX_PAGES_RANGE
 
 MAX_ID = 2**31 - 1
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH_STATUSES = ["pending", "running", "completed", "partial", "failed", "cancelled"]
-SITE_STATUSES = ["pending", "running", "completed", "failed"]
+SITE_STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
 ISSUE_CODES = ["missing_title", "missing_description", "duplicate_title", "missing_h1",
                "multiple_h1", "images_missing_alt", "broken_link", "slow_page"]
 
@@ -54,6 +55,9 @@ SCHEMAS: dict[str, Any] = {
                                 "MAX_URLS_PER_BATCH (default 50) distinct URLs"},
         "max_pages": {"type": "integer", "minimum": MAX_PAGES_RANGE[0],
                       "maximum": MAX_PAGES_RANGE[1], "default": DEFAULT_MAX_PAGES},
+        "own_url": {"type": ["string", "null"],
+                    "description": "your own site: one of urls (after normalisation); the "
+                                   "comparison is then framed around it"},
     }, ["urls"]),
     "SiteSummary": _obj({"id": INT, "url": STRING,
                          "status": {"type": "string", "enum": SITE_STATUSES},
@@ -64,6 +68,7 @@ SCHEMAS: dict[str, Any] = {
         "progress": SCORE, "total_urls": COUNT,
         "max_pages": {"type": "integer", "minimum": 1, "maximum": 200},
         "urls": {"type": "array", "items": _ref("SiteSummary")},
+        "own_site_id": {"type": ["integer", "null"], "description": "the site marked yours"},
         "created_at": TIME, "started_at": _nullable(TIME), "finished_at": _nullable(TIME),
     }),
     "BatchList": _obj({"items": {"type": "array", "items": _ref("Batch")},
@@ -77,11 +82,28 @@ SCHEMAS: dict[str, Any] = {
                    "additionalProperties": {"type": ["number", "boolean", "null"]}},
         "winners": STRINGS,
     }),
+    "Gap": _obj({"key": STRING, "category": STRING, "absent": BOOL, "text": STRING,
+                 "points": {"type": "number", "description": "score points it is worth"},
+                 "holders": COUNT, "rivals": COUNT, "advice": STRING}),
+    "Strength": _obj({"key": STRING, "category": STRING, "text": STRING, "measured": STRING,
+                      "points": {"type": "number"}, "rivals_behind": COUNT, "rivals": COUNT}),
     "Comparison": _obj({
         "metrics": {"type": "array", "items": _ref("Metric")},
         "scores": {"type": "object", "additionalProperties": _nullable(_ref("Scores"))},
         "gaps": {"type": "object", "additionalProperties": STRINGS},
-    }),
+        "gap_details": {"type": "object", "description": "site id -> gaps, most valuable "
+                        "first", "additionalProperties": {"type": "array",
+                                                          "items": _ref("Gap")}},
+        "strengths": {"type": "object", "description": "site id -> what it does better than "
+                      "every rival", "additionalProperties": {"type": "array",
+                                                              "items": _ref("Strength")}},
+        "names": {"type": "object", "additionalProperties": STRING},
+        "own_site_id": {"type": ["integer", "null"]},
+        "standing": {"type": "object", "description": "metric key -> lead, tie or trail for "
+                     "the own site (null: no winner or no value)",
+                     "additionalProperties": {"enum": ["lead", "tie", "trail", None]}},
+    }, ["metrics", "scores", "gaps"]),
+    "SiteName": _obj({"name": {"type": ["string", "null"], "maxLength": 200}}),
     "Report": _obj({
         "final_url": {"type": ["string", "null"]},
         "status_code": {"type": ["integer", "null"]},
@@ -114,10 +136,13 @@ SCHEMAS: dict[str, Any] = {
         "title": {"type": ["string", "null"]},
         "response_time_ms": {"type": ["number", "null"]},
         "error": {"type": ["string", "null"]},
+        "linked_from": {"type": ["string", "null"],
+                        "description": "the first crawled page that links here"},
         "issues": {"type": "array", "items": {"type": "string", "enum": ISSUE_CODES}},
-    }),
+    }, ["url", "final_url", "status_code", "analysed", "is_homepage", "title",
+        "response_time_ms", "error", "issues"]),
     "Site": _obj({
-        "id": INT, "batch_id": INT, "url": STRING,
+        "id": INT, "batch_id": INT, "url": STRING, "name": STRING, "is_own": BOOL,
         "status": {"type": "string", "enum": SITE_STATUSES},
         "error": {"type": ["string", "null"]},
         "report": _nullable(_ref("Report")),
@@ -332,18 +357,31 @@ def _paths() -> dict[str, Any]:
             "responses": _responses(200, _json("Batch", "The cancelled batch"),
                                     401, 404, 409)}},
         "/api/v1/batches/{batch_id}/export.csv": {"get": {
-            "operationId": "exportCsv", "summary": "One CSV row per site (RFC 4180)",
-            "parameters": [BATCH_ID],
+            "operationId": "exportCsv",
+            "summary": "One CSV row per site, one column per value (RFC 4180); ?excel=1 "
+                       "adds a UTF-8 byte order mark so Excel reads the accents",
+            "parameters": [BATCH_ID, _query("excel", "1: the Excel variant (UTF-8 BOM)", 0, 1)],
             "responses": _responses(200, {"description": "CSV file", "content": {
-                "text/csv": {"schema": {"type": "string"}}}}, 401, 404)}},
+                "text/csv": {"schema": {"type": "string"}}}}, 400, 401, 404)}},
+        "/api/v1/batches/{batch_id}/export.xlsx": {"get": {
+            "operationId": "exportXlsx",
+            "summary": "Workbook with the sheets sites, metrics, pages and issues",
+            "parameters": [BATCH_ID],
+            "responses": _responses(200, {"description": "XLSX file", "content": {
+                XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}, 401, 404)}},
         "/api/v1/batches/{batch_id}/export.json": {"get": {
             "operationId": "exportJson", "summary": "Batch, sites, reports, pages, comparison",
             "parameters": [BATCH_ID],
             "responses": _responses(200, _json("Export", "JSON file"), 401, 404)}},
-        "/api/v1/sites/{site_id}": {"get": {
-            "operationId": "getSite", "summary": "A site's report and crawled pages",
-            "parameters": [_id("site_id", "site")],
-            "responses": _responses(200, _json("Site", "The site"), 401, 404)}},
+        "/api/v1/sites/{site_id}": {
+            "get": {"operationId": "getSite", "summary": "A site's report and crawled pages",
+                    "parameters": [_id("site_id", "site")],
+                    "responses": _responses(200, _json("Site", "The site"), 401, 404)},
+            "patch": {"operationId": "renameSite",
+                      "summary": "Name the site (empty or null: the name its pages give)",
+                      "parameters": [_id("site_id", "site")], "requestBody": _body("SiteName"),
+                      "responses": _responses(200, _json("Site", "The renamed site"),
+                                              400, 401, 404, 415)}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {

@@ -18,21 +18,25 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from analysis.explain import issue_help, issue_label
 from models import Batch, db
 from models.base import utcnow
 from routes.api_common import MAX_ID, batch_quota_refusal, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
-from routes.api_serializers import pages_body
-from routes.web_forms import ConfirmForm, NewBatchForm
+from routes.api_serializers import pages_body, site_name
+from routes.api_xlsx import XLSX_MIMETYPE, xlsx_export
+from routes.web_forms import ConfirmForm, NewBatchForm, RenameSiteForm
 from routes.web_views import (
     FINISHED,
+    breakdown_view,
     comparison_view,
     line_errors,
     site_columns,
     status_document,
+    timeline_events,
     url_lines,
 )
-from utils.batch_input import validate_batch
+from utils.batch_input import validate_batch, validate_own_url
 from utils.db_operations import (
     BatchOps,
     ComparisonOps,
@@ -41,6 +45,7 @@ from utils.db_operations import (
     ReportOps,
     SiteOps,
 )
+from utils.operations.reporting import SiteNameOps
 
 bp = Blueprint("web", __name__)
 
@@ -57,9 +62,11 @@ def _owned_batch(batch_id: int) -> Batch:
 
 
 @bp.get("/")
-@login_required
 def dashboard():
-    """The user's batches, newest first, with status and progress."""
+    """The user's batches, newest first, with status and progress; signed-out visitors see
+    what the product does."""
+    if not current_user.is_authenticated:
+        return render_template("landing.html")
     before = request.args.get("before", "")
     before_id = int(before) if before.isdigit() and 0 < int(before) <= MAX_ID else None
     rows, next_cursor = BatchOps.list_for_user(db.session, current_user.id,
@@ -85,10 +92,15 @@ def new_batch():
         checked = validate_batch({"name": form.name.data or "", "max_pages": form.max_pages.data,
                                  "urls": [value for _, value in items]},
                                 current_app.config["MAX_URLS_PER_BATCH"])
-        refusal = batch_quota_refusal(current_user.id) if checked.ok else None
-        if checked.ok and refusal is None:
+        own_url, own_errors = (validate_own_url({"own_url": (form.own_url.data or "").strip()},
+                                                checked.urls) if checked.ok else (None, {}))
+        if own_errors:
+            form.own_url.errors = ["Enter one of the sites listed above (or leave it empty)."]
+        refusal = (batch_quota_refusal(current_user.id) if checked.ok and not own_errors
+                   else None)
+        if checked.ok and not own_errors and refusal is None:
             batch = BatchOps.create(db.session, current_user.id, checked.name, checked.urls,
-                                    checked.max_pages)
+                                    checked.max_pages, own_url=own_url)
             db.session.commit()
             enqueue_start(batch.id)
             return redirect(url_for("web.batch", batch_id=batch.id))
@@ -122,7 +134,9 @@ def batch(batch_id: int):
     events = EventOps.for_batch(db.session, batch.id)
     document = status_document(batch, BatchOps.progress(db.session, batch), sites,
                                ReportOps.analysed_page_counts(db.session, batch.id), [])
-    return render_template("batches/show.html", batch=batch, doc=document, events=events,
+    return render_template("batches/show.html", batch=batch, doc=document,
+                           events=timeline_events(events, sites),
+                           own_id=next((s.id for s in sites if s.is_own), None),
                            last_event=events[-1].id if events else 0, confirm=ConfirmForm())
 
 
@@ -154,12 +168,23 @@ def cancel(batch_id: int):
     return redirect(url_for("web.batch", batch_id=batch.id))
 
 
+@bp.get("/batches/<int:batch_id>/delete")
+@login_required
+def confirm_delete(batch_id: int):
+    """Asks before deleting: what goes, and a button to confirm."""
+    batch = _owned_batch(batch_id)
+    return render_template("batches/delete.html", batch=batch, confirm=ConfirmForm())
+
+
 @bp.post("/batches/<int:batch_id>/delete")
 @login_required
 def delete(batch_id: int):
+    """Delete once confirmed (``confirm=yes``); otherwise ask first."""
     batch = _owned_batch(batch_id)
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired; please try again.")
+    if request.form.get("confirm") != "yes":
+        return redirect(url_for("web.confirm_delete", batch_id=batch.id))
     BatchOps.cancel(db.session, batch)
     BatchOps.delete(db.session, batch)
     db.session.commit()
@@ -190,19 +215,52 @@ def site(site_id: int):
     if found is None:
         abort(404, "No such site among yours.")
     pages = pages_body(PageOps.for_site(db.session, found.id))
+    report = found.report or {}
     return render_template("sites/show.html", site=found, column=site_columns([found])[0],
-                           report=found.report or {}, scores=found.scores or {}, pages=pages,
-                           batch=found.batch)
+                           report=report, scores=found.scores or {}, pages=pages,
+                           batch=found.batch, rows=breakdown_view(report) if report else [],
+                           rename=RenameSiteForm(name=found.display_name or ""))
+
+
+@bp.post("/sites/<int:site_id>/rename")
+@login_required
+def rename_site(site_id: int):
+    """Give the site a name (empty: back to the name its pages give)."""
+    found = SiteOps.get_for_user(db.session, site_id, current_user.id) \
+        if 1 <= site_id <= MAX_ID else None
+    if found is None:
+        abort(404, "No such site among yours.")
+    form = RenameSiteForm()
+    if not form.validate_on_submit():
+        abort(400, "The name is too long (at most 200 characters), or the form expired.")
+    SiteNameOps.rename(db.session, found, form.name.data)
+    db.session.commit()
+    flash(f"The site is now called {site_name(found)}.", "info")
+    return redirect(url_for("web.site", site_id=found.id))
 
 
 @bp.get("/batches/<int:batch_id>/export.csv")
 @login_required
 def export_csv(batch_id: int):
+    """RFC 4180 CSV; ``?excel=1``: the same with a UTF-8 byte order mark, for Excel."""
     batch = _owned_batch(batch_id)
-    text = csv_export(batch, ReportOps.sites(db.session, batch.id))
+    excel = request.args.get("excel") == "1"
+    text = csv_export(batch, ReportOps.sites(db.session, batch.id), excel=excel)
+    name = export_filename(batch, "excel.csv" if excel else "csv")
     return Response(text, headers={
         "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{export_filename(batch, "csv")}"'})
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/batches/<int:batch_id>/export.xlsx")
+@login_required
+def export_xlsx(batch_id: int):
+    batch = _owned_batch(batch_id)
+    sites = ReportOps.sites(db.session, batch.id)
+    pages = {s.id: PageOps.for_site(db.session, s.id) for s in sites}
+    data = xlsx_export(batch, sites, pages, ComparisonOps.for_batch(db.session, batch.id))
+    return Response(data, mimetype=XLSX_MIMETYPE, headers={
+        "Content-Disposition": f'attachment; filename="{export_filename(batch, "xlsx")}"'})
 
 
 @bp.get("/batches/<int:batch_id>/export.json")
@@ -226,3 +284,15 @@ def now_utc() -> datetime:
 @bp.app_template_global()
 def is_finished(batch: Batch) -> bool:
     return batch.status in FINISHED
+
+
+@bp.app_template_filter("plural")
+def plural(count: int | None, word: str, many: str | None = None) -> str:
+    """"1 site", "2 sites" (``many`` for irregular plurals)."""
+    count = count or 0
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+@bp.app_template_global()
+def issue_words(code: str) -> dict[str, str]:
+    return {"label": issue_label(code), "help": issue_help(code)}

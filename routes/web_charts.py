@@ -14,13 +14,18 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#6
            "#882255")
 SCORE_LABELS = (("seo", "SEO"), ("performance", "Performance"), ("security", "Security"),
                 ("content", "Content"), ("overall", "Overall"))
-LABEL_CHARS = 26
+LABEL_CHARS = 18
 
 
 def site_label(url: str) -> str:
     """Host (and port) of a site URL: the short name used in the grid and the charts."""
     parts = urlsplit(url)
     label = parts.netloc or url
+    return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
+
+
+def short(label: str) -> str:
+    """A name cut to fit the charts' label space."""
     return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
 
 
@@ -37,7 +42,7 @@ def overall_bars(sites: list[dict[str, Any]], scores: dict[str, Any]) -> dict[st
         value = (scores.get(str(site["id"])) or {}).get("overall")
         y = top + index * (bar + gap)
         length = plot * value / 100 if isinstance(value, int | float) else 0
-        bars.append({"label": site["label"], "value": value, "y": y, "height": bar,
+        bars.append({"label": short(site["label"]), "value": value, "y": y, "height": bar,
                      "width": round(length, 1), "colour": colour(index),
                      "text_y": y + bar * 0.68, "value_x": round(left + length + 6, 1)})
     rows_bottom = top + len(sites) * (bar + gap) - gap + 6
@@ -66,12 +71,12 @@ def grouped_score_bars(sites: list[dict[str, Any]], scores: dict[str, Any]) -> d
             x = x0 + s_index * bar_w
             bars.append({"x": round(x, 1), "y": round(baseline - height, 1),
                          "width": round(max(bar_w - 2, 1), 1), "height": round(height, 1),
-                         "value": value, "colour": colour(s_index), "site": site["label"],
+                         "value": value, "colour": colour(s_index), "site": short(site["label"]),
                          "text_x": round(x + bar_w / 2 - 1, 1)})
         groups.append({"label": label, "bars": bars, "label_x": round(x0 + inner / 2, 1)})
     grid = [{"y": round(baseline - plot_h * t / 100, 1), "label": t} for t in (0, 25, 50, 75, 100)]
     legend_top = baseline + 40
-    legend = [{"label": site["label"], "colour": colour(i), "x": left + (i % 2) * 300,
+    legend = [{"label": short(site["label"]), "colour": colour(i), "x": left + (i % 2) * 300,
                "y": legend_top + (i // 2) * legend_row} for i, site in enumerate(sites)]
     height = legend_top + ((len(sites) + 1) // 2) * legend_row + 8
     return {"width": width, "height": height, "left": left, "right": width - right,

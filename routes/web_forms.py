@@ -71,7 +71,12 @@ class NewBatchForm(FlaskForm):
                                                             Length(max=MAX_NAME_LENGTH)])
     urls = TextAreaField("Competitor sites", validators=[
         DataRequired(message="Enter at least one site.")])
+    own_url = StringField("Your own site (optional)", validators=[Optional(), Length(max=2048)])
     max_pages = IntegerField("Pages to crawl per site", default=DEFAULT_MAX_PAGES, validators=[
         InputRequired(message="Enter a number of pages."),
         NumberRange(*MAX_PAGES_RANGE,
                     message=f"Choose from {MAX_PAGES_RANGE[0]} to {MAX_PAGES_RANGE[1]} pages.")])
+
+
+class RenameSiteForm(FlaskForm):
+    name = StringField("Name", validators=[Optional(), Length(max=200)])

@@ -19,6 +19,27 @@
     container.appendChild(span);
   }
 
+  function technical(container, detail) {
+    var box = document.createElement("details");
+    box.className = "technical";
+    var summary = document.createElement("summary");
+    summary.textContent = "Technical detail";
+    var code = document.createElement("code");
+    code.textContent = detail;
+    box.appendChild(summary);
+    box.appendChild(code);
+    container.appendChild(document.createTextNode(" "));
+    container.appendChild(box);
+  }
+
+  function failure(container, reason, detail) {
+    var span = document.createElement("span");
+    span.className = "reason";
+    span.textContent = reason;
+    container.appendChild(span);
+    if (detail) { technical(container, detail); }
+  }
+
   function updateSites(sites) {
     sites.forEach(function (site) {
       var row = document.querySelector('tr[data-site-id="' + String(Number(site.id)) + '"]');
@@ -27,7 +48,12 @@
       var current = status.querySelector("[data-status]");
       if (!current || current.getAttribute("data-status") !== site.status) { badge(status, site.status); }
       row.querySelector(".site-pages").textContent = String(site.pages);
-      row.querySelector(".site-error").textContent = site.error || "";
+      var name = row.querySelector(".site-name");
+      if (name && site.name && name.textContent !== site.name) { name.textContent = site.name; }
+      var cell = row.querySelector(".site-error");
+      var shown = cell.querySelector(".reason");
+      if (!site.reason) { cell.textContent = ""; }
+      else if (!shown || shown.textContent !== site.reason) { cell.textContent = ""; failure(cell, site.reason, site.error); }
     });
   }
 
@@ -41,14 +67,17 @@
       item.setAttribute("data-event-id", String(event.id));
       var time = document.createElement("time");
       time.setAttribute("datetime", event.created_at || "");
-      var when = event.created_at ? new Date(event.created_at) : null;
-      time.textContent = when && !isNaN(when) ? when.toISOString().slice(11, 19) : "";  // UTC, as the server renders
+      time.className = "local-time";
+      time.setAttribute("data-style", "time");
+      var clock = window.rivalscopeTime;
+      time.textContent = clock ? clock.format(event.created_at, "time") : String(event.created_at || "");
       var message = document.createElement("span");
       message.className = "event-message";
       message.textContent = event.message;
       item.appendChild(time);
       item.appendChild(document.createTextNode(" "));
       item.appendChild(message);
+      if (event.detail) { technical(item, event.detail); }
       list.appendChild(item);
     });
   }

@@ -77,3 +77,21 @@ def validate_batch(payload: Any, max_urls: int) -> BatchInput:
     if not result.name and not result.errors:
         result.name = ", ".join(u.split("//", 1)[1].rstrip("/") for u in result.urls[:3])[:200]
     return result
+
+
+def validate_own_url(payload: Any, urls: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """The optional ``own_url`` ("your site"): one of ``urls`` after normalisation.
+
+    Returns (the normalised URL or None, errors keyed "own_url")."""
+    raw = payload.get("own_url") if isinstance(payload, dict) else None
+    if raw is None or raw == "":
+        return None, {}
+    if not isinstance(raw, str):
+        return None, {"own_url": "own_url must be a string: one of urls"}
+    try:
+        url = normalize_input_url(raw)
+    except InvalidURL as exc:
+        return None, {"own_url": f"own_url is not a valid URL: {exc}"}
+    if url not in urls:
+        return None, {"own_url": f"own_url must be one of urls (after normalisation: {url})"}
+    return url, {}

@@ -3,6 +3,10 @@
 The sites under ``demo/sites/`` are served on 127.0.0.1 (free ports); a demo user submits a
 batch against them and the command keeps serving until Ctrl-C. The worker must be allowed
 to fetch loopback addresses: run the app with ``FETCH_ALLOW_NETWORKS=127.0.0.0/8``.
+
+The command runs in its own process, so its environment says nothing about the worker's:
+instead of guessing, it watches the batch and explains a site refused by the SSRF guard
+when the worker reports one, and says when the batch has finished.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from analysis.ssrf import judge_address, parse_allow_networks
 from config import BASE_DIR
 from models import db
 from utils.database_access import get_sync_session
-from utils.db_operations import BatchOps, UserOps
+from utils.db_operations import BatchOps, ReportOps, UserOps
 
 SITES_DIR = BASE_DIR / "demo" / "sites"
 DEMO_EMAIL = "demo@rivalscope.local"
@@ -115,6 +118,39 @@ def loopback_allowed(allow_networks: str) -> bool:
     return judge_address("127.0.0.1", parse_allow_networks(allow_networks)) is None
 
 
+LOOPBACK_NOTE = ("The worker refused the demo sites: it must allow loopback addresses. "
+                 "Restart the app with\n  FETCH_ALLOW_NETWORKS=127.0.0.0/8 make run")
+
+
+@dataclass
+class DemoWatch:
+    """What the demo command has already told about its batch."""
+
+    batch_id: int
+    warned: bool = False
+    finished: bool = False
+
+    def notes(self) -> list[str]:
+        """New things to say: a site refused by the SSRF guard, the batch finishing."""
+        said: list[str] = []
+        with get_sync_session(db.engine, scope="cli", owner="demo") as session:
+            batch = BatchOps.get(session, self.batch_id)
+            if batch is None:
+                return said
+            sites = ReportOps.sites(session, self.batch_id)
+            refused = any(s.status == "failed" and "blocked address" in (s.error or "")
+                          for s in sites)
+            if refused and not self.warned:
+                self.warned = True
+                said.append(LOOPBACK_NOTE)
+            if batch.status in ("completed", "partial", "failed", "cancelled") \
+                    and not self.finished:
+                self.finished = True
+                said.append(f"Batch {self.batch_id} finished: {batch.status}. Open "
+                            f"/batches/{self.batch_id}/comparison to see who wins.")
+        return said
+
+
 def submit_demo_batch(urls: list[str], max_pages: int) -> tuple[int, bool]:
     """Create (or reuse) the demo user and submit a batch; enqueue it after the commit.
 
@@ -141,10 +177,6 @@ def submit_demo_batch(urls: list[str], max_pages: int) -> tuple[int, bool]:
 @with_appcontext
 def demo_command(max_pages: int, serve_seconds: float) -> None:
     """Serve three sample competitor sites locally and submit a batch against them."""
-    if not loopback_allowed(current_app.config["FETCH_ALLOW_NETWORKS"]):
-        click.secho("Note: the worker must allow loopback addresses or it will refuse the "
-                    "demo sites; start the app with\n"
-                    "  FETCH_ALLOW_NETWORKS=127.0.0.0/8 make run", fg="yellow", err=True)
     sites = serve_demo_sites()
     try:
         for site in sites:
@@ -155,8 +187,12 @@ def demo_command(max_pages: int, serve_seconds: float) -> None:
                    f"{DEMO_EMAIL} (password: {DEMO_PASSWORD}).")
         click.echo(f"Sign in and open /batches/{batch_id} to watch it. Press Ctrl-C to stop.")
         deadline = time.monotonic() + serve_seconds if serve_seconds > 0 else None
+        watch = DemoWatch(batch_id)
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2 if deadline else 1.0)
+            for note in watch.notes():
+                click.secho(note, fg="yellow" if note == LOOPBACK_NOTE else None,
+                            err=note == LOOPBACK_NOTE)
     except KeyboardInterrupt:
         click.echo("Stopping the demo sites.")
     finally:

@@ -145,6 +145,7 @@ def test_internal_404_is_recorded_not_analysed(servers, fetcher):
     assert missing["analysed"] is False
     assert missing["error"] == "HTTP 404"
     assert missing["facts"] is None
+    assert missing["linked_from"] == site.url("/")  # the page that links to the broken one
     assert ("fetch_failed", {"url": site.url("/missing"), "status_code": 404,
                              "error": "HTTP 404"}) in events
     assert sum(r["analysed"] for r in result.records) == 2
@@ -363,3 +364,33 @@ def test_failed_pages_are_capped(servers, fetcher):
     site = servers.serve({"/robots.txt": ROBOTS_404, "/": html("Home", links)})
     result = crawl(site.url("/"), fetcher, max_pages=5, max_other_records=7)
     assert len([r for r in result.records if not r["analysed"]]) == 7
+
+
+def test_https_that_cannot_connect_falls_back_to_http_and_says_so(servers, fetcher):
+    from analysis.report import build_report
+
+    site = servers.serve({"/robots.txt": ROBOTS_404, "/": html("Home", ["/a"]),
+                          "/a": html("A")})
+    start = site.url("/").replace("http://", "https://")  # that port speaks no TLS
+    result = crawl(start, fetcher)
+    home = result.records[0]
+    assert home["is_homepage"] and home["analysed"] and home["url"] == site.url("/")
+    fallback = home["scheme_fallback"]
+    assert fallback["from"] == start and fallback["to"] == site.url("/")
+    assert fallback["reason"].startswith("network error")
+    assert page_paths(result, site) == ["/", "/a"]
+    report = build_report(result.records, result.robots, result.sitemap)
+    assert report["scheme_fallback"] == fallback and report["https"] is False
+    assert "scheme_fallback" not in build_report(result.records[1:], None, None)
+
+
+def test_no_fallback_when_disabled(servers, fetcher):
+    site = servers.serve({"/robots.txt": ROBOTS_404, "/": html("Home")})
+    start = site.url("/").replace("http://", "https://")
+    with pytest.raises(SiteFailed):
+        crawl(start, fetcher, http_fallback=False)
+    from analysis.crawler import http_fallback_url
+
+    assert http_fallback_url("https://a.example:443/x?q=1") == "http://a.example/x?q=1"
+    assert http_fallback_url("https://a.example:8443/") == "http://a.example:8443/"
+    assert http_fallback_url("http://a.example/") is None

@@ -162,3 +162,18 @@ def test_no_records_gives_empty_report_with_all_keys():
     assert list(report) == list(REPORT_KEYS)
     assert report["final_url"] is None and report["https"] is False
     assert report["pages_crawled"] == 0 and report["issues"] == []
+
+
+def test_display_name_prefers_site_name_then_title_then_host():
+    from analysis.report import display_name
+
+    url = "https://www.trailpeak.example/"
+    assert display_name({"open_graph": {"og:site_name": " Trail  Peak "}, "title": "x"},
+                        url) == "Trail Peak"
+    assert display_name({"title": "Summit Gear | Outdoor shop"}, url) == "Summit Gear"
+    assert display_name({"title": "Basecamp - Tents – and more"}, url) == "Basecamp"
+    assert display_name({"title": "Basecamp – Tents | more"}, url) == "Basecamp"
+    assert display_name({"title": "| only separator"}, url) == "| only separator"
+    assert display_name({"title": None}, url) == "trailpeak.example"
+    assert display_name(None, "http://127.0.0.1:8080/") == "127.0.0.1:8080"
+    assert len(display_name({"title": "x" * 500}, url)) == 80

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.html_facts import SECURITY_HEADERS
 from analysis.report import build_report
-from analysis.scoring import SCORE_KEYS, score_report
+from analysis.scoring import CATEGORIES, RULES, SCORE_KEYS, breakdown, score_report
 
 
 def best_report() -> dict:
@@ -111,13 +111,64 @@ def test_faster_is_never_worse():
 
 def test_overall_is_rounded_mean():
     report = best_report()
-    report["https"] = False  # security 60
+    report["https"] = False  # security 50: no https, and HSTS is ignored over http
     scores = score_report(report)
-    assert scores["security"] == 60
-    assert scores["overall"] == 90  # (100 + 100 + 60 + 100) / 4
+    assert scores["security"] == 50
+    assert scores["overall"] == 88  # (100 + 100 + 50 + 100) / 4 = 87.5
 
 
 def test_missing_values_earn_nothing_rather_than_failing():
     report = best_report()
     report.update(response_time_ms=None, page_bytes=None, redirect_chain=None)
     assert score_report(report)["performance"] == 15
+
+
+def test_hsts_counts_only_over_https():
+    report = best_report()
+    report["https"] = False
+    with_hsts = score_report(report)["security"]
+    report["security_headers"]["strict-transport-security"] = False
+    assert score_report(report)["security"] == with_hsts  # ignored over plain HTTP
+    row = next(r for r in breakdown(best_report() | {"https": False})
+               if r["key"] == "security.strict-transport-security")
+    assert row["points"] == 0 and "plain HTTP" in row["measured"]
+
+
+@pytest.mark.parametrize("make", [best_report, worst_report, lambda: {}])
+def test_breakdown_adds_up_to_the_score(make):
+    report = make()
+    rows = breakdown(report)
+    scores = score_report(report)
+    assert [r["key"] for r in rows] == [rule.key for rule in RULES]
+    for category in CATEGORIES:
+        mine = [r for r in rows if r["category"] == category]
+        assert sum(r["max_points"] for r in mine) == 100
+        total = sum(r["points"] for r in mine)
+        assert abs(total - scores[category]) <= 1
+        for row in mine:
+            assert row["points"] + row["missed"] == pytest.approx(row["max_points"], abs=0.11)
+            assert isinstance(row["measured"], str) and row["measured"]
+            assert bool(row["advice"]) == (row["missed"] > 0.05)
+
+
+def test_breakdown_explains_what_was_missed():
+    report = best_report()
+    report.update(meta_description=None, response_time_ms=1600)
+    rows = {r["key"]: r for r in breakdown(report)}
+    assert rows["seo.description"]["missed"] == 20
+    assert rows["seo.description"]["measured"] == "no description"
+    assert "meta description" in rows["seo.description"]["advice"]
+    assert rows["performance.response"]["points"] == 25
+    assert rows["performance.response"]["measured"] == "1,600 ms"
+    assert rows["seo.title"]["advice"] == ""
+
+
+def test_readme_holds_the_same_scoring_text():
+    import analysis.scoring
+    from config import BASE_DIR
+
+    readme = (BASE_DIR / "README.md").read_text(encoding="utf-8")
+    doc = analysis.scoring.__doc__ or ""
+    start = doc.index("Every score is a sum")
+    end = doc.index("Overall: the mean of the four scores, rounded half up.")
+    assert doc[start:end] in readme

@@ -94,6 +94,8 @@ def test_sign_up_batch_live_progress_comparison_exports_and_escaping(
         statuses = page.locator("#site-table .site-status [data-status]")
         assert [statuses.nth(i).get_attribute("data-status") for i in range(3)] == \
             ["completed"] * 3
+        # Names replace hosts in place once the reports exist (no reload).
+        assert page.locator("#site-table .site-name").first.inner_text() == "Alpha Outfitters"
         page.screenshot(path=str(screenshots / "batch-finished.png"), full_page=True)
 
         page.get_by_role("link", name="View comparison").click()

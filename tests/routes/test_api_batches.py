@@ -182,7 +182,7 @@ def test_comparison_is_409_until_finished_then_the_contract_shape(client, commit
                                     headers=headers), 409, "not_finished")
     assert error["details"]["status"] == "running"
     body = client.get(f"/api/v1/batches/{done.id}/comparison", headers=headers).get_json()
-    assert set(body) == {"metrics", "scores", "gaps"}
+    assert {"metrics", "scores", "gaps", "own_site_id"} <= set(body)
     site_ids = [str(s.id) for s in committed.scalars(
         sa.select(Site).where(Site.batch_id == done.id).order_by(Site.position))]
     words = next(m for m in body["metrics"] if m["key"] == "word_count")
@@ -230,7 +230,8 @@ def test_cancel_stops_unfinished_sites_and_is_409_once_finished(client, committe
     body = response.get_json()
     assert body["status"] == "cancelled"
     assert [(u["status"], u["error"]) for u in body["urls"]] == [
-        ("completed", None), ("failed", "cancelled")]
+        ("completed", None), ("cancelled", None)]
+    assert body["progress"] == 50  # only the site that really finished counts
     again = client.post(f"/api/v1/batches/{batch.id}/cancel", headers=headers)
     assert assert_error(again, 409, "already_finished")["details"]["status"] == "cancelled"
 

@@ -54,13 +54,13 @@ def test_sign_up_errors_are_shown_next_to_the_fields(client, committed, data, me
 def test_sign_in_and_sign_out(client, committed):
     UserFactory(email="me@example.test")
     committed.commit()
-    assert client.get("/").status_code == 302
+    assert client.get("/batches/new").status_code == 302  # "/" is the product page
     response = sign_in(client, "me@example.test")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/").get_data(as_text=True)
     assert "Your batches" in page and "Sign out" in page
     assert client.post("/logout").status_code == 302
-    assert client.get("/").headers["Location"].startswith("/login")
+    assert client.get("/batches/new").headers["Location"].startswith("/login")
 
 
 def test_wrong_password_then_lockout_after_five(client, committed):
@@ -73,7 +73,7 @@ def test_wrong_password_then_lockout_after_five(client, committed):
     locked = sign_in(client, "me@example.test")
     assert locked.status_code == 401  # the same answer as a wrong password or unknown e-mail
     assert "Wrong e-mail or password" in locked.get_data(as_text=True)
-    assert client.get("/").status_code == 302
+    assert client.get("/batches/new").status_code == 302
 
 
 @pytest.mark.parametrize("target, expected", [

@@ -90,3 +90,30 @@ def test_flask_demo_serves_submits_and_stops(app, runner, committed):
     again = runner.invoke(args=["demo", "--serve-seconds", "0.1"])
     assert "existing demo user" in again.output
     assert committed.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_demo_warns_only_when_the_worker_refuses_loopback(app, runner, committed):
+    """The demo does not guess from its own environment (the worker's may differ): no
+    warning at submission; the note comes once the worker reports a refused address."""
+    from tests.factories import BatchFactory, SiteFactory
+    from utils.demo import LOOPBACK_NOTE, DemoWatch
+
+    app.config["FETCH_ALLOW_NETWORKS"] = ""
+    result = runner.invoke(args=["demo", "--serve-seconds", "0.3", "--max-pages", "1"])
+    assert result.exit_code == 0, result.output
+    assert "must allow loopback" not in result.output
+    drain_queue(app)
+    batch = BatchFactory(status="running", total_urls=2)
+    SiteFactory(batch=batch, status="completed")
+    site = SiteFactory(batch=batch, status="running")
+    committed.commit()
+    watch = DemoWatch(batch.id)
+    with app.app_context():
+        assert watch.notes() == []
+    site.status, site.error = "failed", "blocked address 127.0.0.1 (loopback)"
+    batch.status = "partial"
+    committed.commit()
+    with app.app_context():
+        notes = watch.notes()
+        assert notes[0] == LOOPBACK_NOTE and "finished: partial" in notes[1]
+        assert watch.notes() == []  # each said once

@@ -164,13 +164,13 @@ def test_comparison_grid_marks_winners_and_tells_na_from_zero(signed_in, committ
     classes = [c.strip() for c, _ in cells]
     texts = [re.sub(r"<[^>]+>", "", t).replace("★", "").replace("Best:", "").strip()
              for _, t in cells]
-    assert texts == ["0", "3", "n/a"]
+    assert texts == ["none", "3", "n/a"]  # checked and absent is "none"; n/a: not measured
     assert classes == ["winner", "", "na"]
     words = re.search(r'<tr data-metric="word_count">(.*?)</tr>', page, re.S).group(1)
     assert words.count('class="winner"') == 1 and "900" in words
     assert '<svg class="chart"' in page and 'id="overall-chart"' in page
     assert 'id="scores-chart"' in page and page.count("<rect") >= 2 * 5
-    assert "What rivals have that it lacks" in page or "No gaps" in page
+    assert "Gaps" in page and "Strengths" in page
     assert f'href="/batches/{batch.id}/export.csv"' in page
 
 
@@ -189,7 +189,7 @@ def test_site_report_shows_every_field_and_pages(signed_in, committed, user):
     batch = finished_batch(committed, user, [report])
     site = committed.scalar(sa.select(Site).where(Site.batch_id == batch.id))
     page = text_of(signed_in.get(f"/sites/{site.id}"))
-    assert "<title>Report: site0.example · Rivalscope</title>" in page
+    assert "<title>Report: Alpha · Rivalscope</title>" in page  # the name its title gives
     for label in ("Final URL", "Status code", "Redirects", "Response time", "Page size",
                   "HTTPS", "Security headers", "Title", "Meta description", "Canonical",
                   "Language", "Mobile viewport", "H1 headings", "H2 headings", "Open Graph",
@@ -198,10 +198,11 @@ def test_site_report_shows_every_field_and_pages(signed_in, committed, user):
                   "Sitemap", "E-mail addresses", "Social profiles", "Issues over"):
         assert label in page, label
     for value in ("Alpha OG", "Organization", "301 http://alpha.example/", "nginx",
-                  "hi@example.test", "https://github.com/alpha", "missing_description"):
+                  "hi@example.test", "https://github.com/alpha", "Missing meta description"):
         assert value in page, value
-    pages = re.search(r'<table id="pages-table">(.*?)</table>', page, re.S).group(1)
-    assert "homepage" in pages and "missing_description" in pages
+    pages = re.search(r'<table id="pages-table"[^>]*>(.*?)</table>', page, re.S).group(1)
+    assert "homepage" in pages and "Missing meta description" in pages
+    assert "missing_description" not in page.replace('data-code="missing_description"', "")
 
 
 def test_crawled_text_is_escaped_everywhere(signed_in, committed, user):
@@ -242,7 +243,15 @@ def test_cancel_and_delete_from_the_page(signed_in, committed, user):
     committed.expire_all()
     assert committed.get(Batch, batch_id).status == "cancelled"
     assert "was cancelled" in text_of(signed_in.get(f"/batches/{batch_id}"))
-    assert signed_in.post(f"/batches/{batch_id}/delete").status_code == 302
+    # Delete asks first: without the confirmation it leads to the question, deletes nothing.
+    asked = signed_in.post(f"/batches/{batch_id}/delete")
+    assert asked.status_code == 302 and asked.headers["Location"].endswith("/delete")
+    question = text_of(signed_in.get(f"/batches/{batch_id}/delete"))
+    assert "cannot be undone" in question and 'name="confirm" value="yes"' in question
+    committed.expire_all()
+    assert committed.get(Batch, batch_id) is not None
+    done = signed_in.post(f"/batches/{batch_id}/delete", data={"confirm": "yes"})
+    assert done.status_code == 302
     committed.expire_all()
     assert committed.scalar(sa.select(Batch).where(Batch.id == batch_id)) is None
 

@@ -31,8 +31,10 @@ class BatchOps:
 
     @staticmethod
     def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int,
-               *, start_within: timedelta = START_WINDOW) -> Batch:
-        """One transaction's worth of rows: the batch and its sites (bulk insert).
+               own_url: str | None = None, *, start_within: timedelta = START_WINDOW
+               ) -> Batch:
+        """One transaction's worth of rows: the batch and its sites (bulk insert);
+        ``own_url`` (one of ``urls``) marks the user's own site.
 
         The caller enqueues ``start_batch`` after the commit; ``start_within`` is how long the
         requeue leaves that message alone before it sends another."""
@@ -41,9 +43,11 @@ class BatchOps:
         session.add(batch)
         session.flush()
         session.execute(sa.insert(Site), [
-            {"batch_id": batch.id, "position": i, "url": url, "status": "pending"}
+            {"batch_id": batch.id, "position": i, "url": url, "status": "pending",
+             "is_own": url == own_url}
             for i, url in enumerate(urls)])
-        EventOps.add(session, batch.id, "batch_created", f"Batch created with {len(urls)} sites")
+        EventOps.add(session, batch.id, "batch_created",
+                     f"Batch created with {len(urls)} site{'' if len(urls) == 1 else 's'}")
         return batch
 
     @staticmethod
@@ -58,7 +62,7 @@ class BatchOps:
         reports never loaded. None if the batch is not the user's."""
         rows = session.execute(
             sa.select(*BATCH_STATUS_COLUMNS, Site.id.label("site_id"), Site.url,
-                      Site.status.label("site_status"), Site.error)
+                      Site.status.label("site_status"), Site.error, Site.is_own)
             .select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
             .where(Batch.id == batch_id, Batch.user_id == user_id)
             .order_by(Site.position, Site.id)).all()
@@ -67,7 +71,8 @@ class BatchOps:
         batch = SimpleNamespace(**{column.key: getattr(rows[0], column.key)
                                    for column in BATCH_STATUS_COLUMNS})
         sites = [SimpleNamespace(id=row.site_id, url=row.url, status=row.site_status,
-                                 error=row.error) for row in rows if row.site_id is not None]
+                                 error=row.error, is_own=row.is_own)
+                 for row in rows if row.site_id is not None]
         finished = sum(1 for site in sites if site.status in FINISHED_SITE)
         return batch, sites, BatchOps.progress_from(batch, finished)
 
@@ -88,7 +93,8 @@ class BatchOps:
 
     @staticmethod
     def progress(session: Session, batch: Batch) -> int:
-        """0-100: finished sites over all sites (100 once the batch is finished)."""
+        """0-100: sites that really finished (completed or failed; not cancelled) over all
+        sites (100 once the batch completed)."""
         finished = session.scalar(sa.select(sa.func.count()).where(
             Site.batch_id == batch.id, Site.status.in_(FINISHED_SITE))) or 0
         return BatchOps.progress_from(batch, finished)
@@ -141,7 +147,7 @@ class BatchOps:
 
     @staticmethod
     def cancel(session: Session, batch: Batch) -> bool:
-        """Cancel an unfinished batch: its unfinished sites fail as cancelled.
+        """Cancel an unfinished batch: its unfinished sites become ``cancelled``.
 
         Locks the batch, then its sites (the one lock order), and decides on the locked row,
         so a batch finishing at the same moment is never overwritten."""
@@ -153,7 +159,7 @@ class BatchOps:
         batch.finished_at = now
         session.execute(sa.update(Site).where(Site.batch_id == batch.id,
                                               Site.status.in_(("pending", "running")))
-                        .values(status="failed", error="cancelled", lease_until=None,
+                        .values(status="cancelled", error=None, lease_until=None,
                                 finished_at=now))
         EventOps.add(session, batch.id, "batch_cancelled", "Batch cancelled")
         return True

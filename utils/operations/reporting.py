@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Batch, Page, Site
+from models import Batch, Page, ProcessSnapshot, Site, User
 
 
 class ReportOps:
@@ -44,3 +46,43 @@ class ReportOps:
         if batch.status in ("completed", "partial", "failed"):
             return 100
         return int(100 * finished_sites / batch.total_urls) if batch.total_urls else 0
+
+
+class SiteNameOps:
+    """The name a user gives a site (shown instead of the one its pages give)."""
+
+    MAX_LENGTH = 200
+
+    @staticmethod
+    def rename(session: Session, site: Site, name: str | None) -> None:
+        """Set the site's name; an empty name goes back to the one its pages give."""
+        cleaned = " ".join((name or "").split())[: SiteNameOps.MAX_LENGTH]
+        site.display_name = cleaned or None
+        session.flush()
+
+
+class OverviewOps:
+    """The admin overview's figures: process health and activity counts."""
+
+    @staticmethod
+    def snapshots_since(session: Session, since: datetime) -> list[ProcessSnapshot]:
+        """Every process that reported since ``since`` (live or not), newest report first."""
+        return list(session.scalars(sa.select(ProcessSnapshot)
+                                    .where(ProcessSnapshot.updated_at >= since)
+                                    .order_by(ProcessSnapshot.updated_at.desc())))
+
+    @staticmethod
+    def counts(session: Session, since: datetime) -> dict[str, int]:
+        """Users, batches, running batches, and sites failed since ``since``."""
+        def count(query: sa.Select) -> int:
+            return int(session.scalar(query) or 0)
+
+        total = sa.select(sa.func.count())
+        return {
+            "users": count(total.select_from(User)),
+            "batches": count(total.select_from(Batch)),
+            "running_batches": count(total.select_from(Batch).where(
+                Batch.status.in_(("pending", "running")))),
+            "failed_sites_24h": count(total.select_from(Site).where(
+                Site.status == "failed", Site.finished_at >= since)),
+        }
