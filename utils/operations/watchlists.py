@@ -189,7 +189,7 @@ class RunOps:
         local = slot.astimezone(ZoneInfo(watchlist.timezone))
         name = f"{watchlist.name} · {local:%Y-%m-%d %H:%M} {watchlist.timezone}"[:200]
         batch = BatchOps.create(session, watchlist.user_id, name, list(watchlist.urls),
-                                watchlist.max_pages)
+                                watchlist.max_pages, own_url=watchlist.own_url)
         session.execute(sa.update(WatchlistRun).where(WatchlistRun.id == run_id)
                         .values(batch_id=batch.id)
                         .execution_options(synchronize_session=False))
