@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import Response, current_app, jsonify, request
 
 from models import Batch, db
+from routes import batch_actions
 from routes.api_common import (
     ApiError,
     api_user,
@@ -21,9 +22,7 @@ from routes.api_common import (
     not_found,
     require_batch_quota,
 )
-from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import batch_body, comparison_body, event_body, iso, site_body
-from routes.api_xlsx import XLSX_MIMETYPE, xlsx_export
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
 from utils.auth import check_credentials
@@ -117,7 +116,7 @@ def list_batches():
     rows, next_cursor = BatchOps.list_for_user(db.session, api_user().id, before_id=cursor,
                                                limit=limit)
     finished = ReportOps.finished_site_counts(db.session, [b.id for b in rows])
-    items = [batch_body(b, ReportOps.progress_of(b, finished.get(b.id, 0))) for b in rows]
+    items = [batch_body(b, BatchOps.progress_from(b, finished.get(b.id, 0))) for b in rows]
     return jsonify(items=items, next=next_cursor)
 
 
@@ -157,10 +156,9 @@ def list_events(batch_id: int):
 def cancel_batch(batch_id: int):
     """Cancel an unfinished batch (409 when it already finished)."""
     batch = _owned_batch(batch_id)
-    if not BatchOps.cancel(db.session, batch):
+    if not batch_actions.cancel_batch(batch):
         raise ApiError(409, "already_finished", f"the batch already finished ({batch.status})",
                        {"status": batch.status})
-    db.session.commit()
     return jsonify(batch_body(batch, BatchOps.progress(db.session, batch),
                               ReportOps.sites(db.session, batch.id)))
 
@@ -168,47 +166,26 @@ def cancel_batch(batch_id: int):
 @bp.delete("/batches/<int:batch_id>")
 def delete_batch(batch_id: int):
     """Delete a batch with its sites, pages, events and comparison (cancelled first)."""
-    batch = _owned_batch(batch_id)
-    BatchOps.cancel(db.session, batch)
-    BatchOps.delete(db.session, batch)
-    db.session.commit()
+    batch_actions.delete_batch(_owned_batch(batch_id))
     return Response(status=204)
 
 
 @bp.get("/batches/<int:batch_id>/export.csv")
 def export_csv(batch_id: int):
     """RFC 4180 CSV; ``?excel=1`` adds the UTF-8 byte order mark Excel needs."""
-    batch = _owned_batch(batch_id)
     excel = bool(_query_int("excel", 0, 0, 1))
-    text = csv_export(batch, ReportOps.sites(db.session, batch.id), excel=excel)
-    name = export_filename(batch, "excel.csv" if excel else "csv")
-    return Response(text, mimetype="text/csv", headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{name}"'})
+    return batch_actions.export_response(_owned_batch(batch_id), "excel.csv" if excel else "csv")
 
 
 @bp.get("/batches/<int:batch_id>/export.xlsx")
 def export_xlsx(batch_id: int):
     """A workbook: sites, metrics grid, pages, issues."""
-    batch = _owned_batch(batch_id)
-    sites = ReportOps.sites(db.session, batch.id)
-    pages = {site.id: PageOps.for_site(db.session, site.id) for site in sites}
-    data = xlsx_export(batch, sites, pages, ComparisonOps.for_batch(db.session, batch.id))
-    return Response(data, mimetype=XLSX_MIMETYPE, headers={
-        "Content-Disposition": f'attachment; filename="{export_filename(batch, "xlsx")}"'})
+    return batch_actions.export_response(_owned_batch(batch_id), "xlsx")
 
 
 @bp.get("/batches/<int:batch_id>/export.json")
 def export_json(batch_id: int):
-    batch = _owned_batch(batch_id)
-    sites = ReportOps.sites(db.session, batch.id)
-    pages = {site.id: PageOps.for_site(db.session, site.id) for site in sites}
-    body = json_export(batch, BatchOps.progress(db.session, batch), sites, pages,
-                       ComparisonOps.for_batch(db.session, batch.id))
-    response = jsonify(body)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{export_filename(batch, "json")}"')
-    return response
+    return batch_actions.export_response(_owned_batch(batch_id), "json")
 
 
 @bp.get("/sites/<int:site_id>")

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -22,9 +21,8 @@ from analysis.explain import issue_help, issue_label
 from models import Batch, db
 from models.base import utcnow
 from routes.api_common import MAX_ID, batch_quota_refusal, enqueue_start
-from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import pages_body, site_name
-from routes.api_xlsx import XLSX_MIMETYPE, xlsx_export
+from routes.batch_actions import cancel_batch, delete_batch, export_response
 from routes.web_forms import ConfirmForm, NewBatchForm, RenameSiteForm
 from routes.web_views import (
     FINISHED,
@@ -72,7 +70,7 @@ def dashboard():
     rows, next_cursor = BatchOps.list_for_user(db.session, current_user.id,
                                                before_id=before_id, limit=DASHBOARD_PAGE)
     finished = ReportOps.finished_site_counts(db.session, [b.id for b in rows])
-    batches = [{"batch": b, "progress": ReportOps.progress_of(b, finished.get(b.id, 0))}
+    batches = [{"batch": b, "progress": BatchOps.progress_from(b, finished.get(b.id, 0))}
                for b in rows]
     return render_template("dashboard.html", batches=batches, next_cursor=next_cursor,
                            paged=before_id is not None)
@@ -160,8 +158,7 @@ def batch_status(batch_id: int):
 @login_required
 def cancel(batch_id: int):
     batch = _owned_batch(batch_id)
-    if ConfirmForm().validate_on_submit() and BatchOps.cancel(db.session, batch):
-        db.session.commit()
+    if ConfirmForm().validate_on_submit() and cancel_batch(batch):
         flash("The batch was cancelled.", "info")
     else:
         flash(f"The batch already finished ({batch.status}).", "info")
@@ -185,9 +182,7 @@ def delete(batch_id: int):
         abort(400, "The form expired; please try again.")
     if request.form.get("confirm") != "yes":
         return redirect(url_for("web.confirm_delete", batch_id=batch.id))
-    BatchOps.cancel(db.session, batch)
-    BatchOps.delete(db.session, batch)
-    db.session.commit()
+    delete_batch(batch)
     flash("The batch was deleted.", "info")
     return redirect(url_for("web.dashboard"))
 
@@ -243,37 +238,20 @@ def rename_site(site_id: int):
 @login_required
 def export_csv(batch_id: int):
     """RFC 4180 CSV; ``?excel=1``: the same with a UTF-8 byte order mark, for Excel."""
-    batch = _owned_batch(batch_id)
-    excel = request.args.get("excel") == "1"
-    text = csv_export(batch, ReportOps.sites(db.session, batch.id), excel=excel)
-    name = export_filename(batch, "excel.csv" if excel else "csv")
-    return Response(text, headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{name}"'})
+    kind = "excel.csv" if request.args.get("excel") == "1" else "csv"
+    return export_response(_owned_batch(batch_id), kind)
 
 
 @bp.get("/batches/<int:batch_id>/export.xlsx")
 @login_required
 def export_xlsx(batch_id: int):
-    batch = _owned_batch(batch_id)
-    sites = ReportOps.sites(db.session, batch.id)
-    pages = {s.id: PageOps.for_site(db.session, s.id) for s in sites}
-    data = xlsx_export(batch, sites, pages, ComparisonOps.for_batch(db.session, batch.id))
-    return Response(data, mimetype=XLSX_MIMETYPE, headers={
-        "Content-Disposition": f'attachment; filename="{export_filename(batch, "xlsx")}"'})
+    return export_response(_owned_batch(batch_id), "xlsx")
 
 
 @bp.get("/batches/<int:batch_id>/export.json")
 @login_required
 def export_json(batch_id: int):
-    batch = _owned_batch(batch_id)
-    sites = ReportOps.sites(db.session, batch.id)
-    pages = {s.id: PageOps.for_site(db.session, s.id) for s in sites}
-    response = jsonify(json_export(batch, BatchOps.progress(db.session, batch), sites, pages,
-                                   ComparisonOps.for_batch(db.session, batch.id)))
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="{export_filename(batch, "json")}"')
-    return response
+    return export_response(_owned_batch(batch_id), "json")
 
 
 @bp.app_template_global()

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from models import Batch, Page, ProcessSnapshot, Site, User
+from utils.operations.batches import FINISHED_SITE
 
 
 class ReportOps:
@@ -36,16 +37,9 @@ class ReportOps:
             return {}
         rows = session.execute(
             sa.select(Site.batch_id, sa.func.count())
-            .where(Site.batch_id.in_(batch_ids), Site.status.in_(("completed", "failed")))
+            .where(Site.batch_id.in_(batch_ids), Site.status.in_(FINISHED_SITE))
             .group_by(Site.batch_id)).all()
         return {batch_id: count for batch_id, count in rows}
-
-    @staticmethod
-    def progress_of(batch: Batch, finished_sites: int) -> int:
-        """The same rule as ``BatchOps.progress`` from an already-counted figure."""
-        if batch.status in ("completed", "partial", "failed"):
-            return 100
-        return int(100 * finished_sites / batch.total_urls) if batch.total_urls else 0
 
 
 class SiteNameOps:
