@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,9 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
+
+from tests.processes import ChildProcess as Child  # noqa: E402
+from tests.processes import spawn  # noqa: E402
 
 PG_SERVER_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "rivalscope_bench")
@@ -124,47 +126,8 @@ def redis_client():
 
 # --- child processes ------------------------------------------------------------------------
 
-@dataclass
-class Child:
-    """A process the bench started (own process group), logging to a file."""
-
-    name: str
-    process: subprocess.Popen
-    logfile: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 def start_child(name: str, argv: list[str], env: dict[str, str]) -> Child:
-    logfile = INSTANCE / f"{name}.log"
-    handle = open(logfile, "w")  # noqa: SIM115 - the child owns it
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    handle.close()
-    return Child(name, process, logfile)
+    return spawn(name, argv, env, INSTANCE / f"{name}.log", ROOT)
 
 
 def start_gunicorn(name: str, target: str, port: int, env: dict[str, str], *,

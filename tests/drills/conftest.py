@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,11 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import BASE_PG_URL, free_port
-from tests.processes import unexpected_tracebacks  # noqa: F401 - for the drills
+from tests.processes import ChildProcess as Proc
+from tests.processes import (
+    spawn,
+    unexpected_tracebacks,  # noqa: F401 - for the drills
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 def find_pg_bin() -> Path:
@@ -174,47 +177,6 @@ class PrivateRedis:
 
 
 @dataclass
-class Proc:
-    """A Rivalscope process started by a drill (own process group, output in a file)."""
-
-    name: str
-    process: subprocess.Popen
-    logfile: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def output(self) -> str:
-        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
-
-    def stop(self, timeout: float = 20) -> str:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGTERM)
-                self.process.wait(timeout)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait(10)
-        return self.output()
-
-    def children(self) -> list[int]:
-        """Direct children (gunicorn's workers)."""
-        found = []
-        for task in Path(f"/proc/{self.pid}/task").glob("*"):
-            try:
-                found += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return found
-
-
-@dataclass
 class Drill:
     """The private services and how to start Rivalscope on them."""
 
@@ -248,11 +210,7 @@ class Drill:
         return done.stdout
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Proc:
-        logfile = self.folder / f"{name}-{time.monotonic_ns()}.log"
-        with open(logfile, "w") as handle:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        return Proc(name, process, logfile)
+        return spawn(name, argv, env, self.folder / f"{name}-{time.monotonic_ns()}.log", ROOT)
 
     def start_web(self, *, workers: int = 2, threads: int = 4,
                   gunicorn_args: tuple[str, ...] = (), **extra: str) -> tuple[Proc, str]:
