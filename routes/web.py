@@ -142,13 +142,18 @@ def batch(batch_id: int):
 @login_required
 def batch_status(batch_id: int):
     """What the batch page polls (``?after=<event id>`` for new timeline entries)."""
-    batch = _owned_batch(batch_id)
+    found = (BatchOps.status_for_user(db.session, batch_id, current_user.id)
+             if 1 <= batch_id <= MAX_ID else None)
+    if found is None:
+        abort(404, "No such batch among yours.")
+    batch, sites, progress = found
     after = request.args.get("after", "0")
     after_id = int(after) if after.isdigit() and int(after) <= MAX_ID else 0
-    document = status_document(
-        batch, BatchOps.progress(db.session, batch), ReportOps.sites(db.session, batch.id),
-        ReportOps.analysed_page_counts(db.session, batch.id),
-        EventOps.for_batch(db.session, batch.id, after_id=after_id, limit=200))
+    # One query per poll; the timeline is read only when it has something new.
+    events = (EventOps.for_batch(db.session, batch.id, after_id=after_id, limit=200)
+              if batch.last_event_id > after_id else [])
+    document = status_document(batch, progress, sites, {s.id: s.pages for s in sites},
+                               events)
     response = jsonify(document)
     response.headers["Cache-Control"] = "no-store"
     return response

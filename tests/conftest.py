@@ -210,6 +210,12 @@ def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     backend idle in a transaction."""
     ERROR_STATS.reset()
     SESSION_MANAGER.take_network_violations()
+    if "app" in request.fixturenames:
+        # A test that built another app (a dead broker, other limits) made its Celery app
+        # the current one; every test starts with the session app's again.
+        celery = request.getfixturevalue("app").extensions["celery"]
+        celery.set_current()
+        celery.set_default()
     yield
     problems = []
     sessions = SESSION_MANAGER.open_sessions()
