@@ -166,7 +166,7 @@ def _acquire(task: Any, site_id: int, owner: str) -> int | str:
     session = task.session
     if SiteOps.acquire_lease(session, site_id, owner, lease, max_attempts, resume_only=True):
         return site_id
-    chosen = _claim_fair_site(session, owner, lease, max_attempts)
+    chosen = _claim_fair_site(session, owner, lease, max_attempts, site_id)
     if chosen is not None:
         return chosen
     gave_up = SiteOps.give_up_if_exhausted(session, site_id, owner, max_attempts, compare)
@@ -193,12 +193,12 @@ def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]]:
     return run, done
 
 
-def _claim_fair_site(session: Session, owner: str, lease: int, max_attempts: int
-                     ) -> int | None:
+def _claim_fair_site(session: Session, owner: str, lease: int, max_attempts: int,
+                     preferred: int) -> int | None:
     """Lease the next pending site in fair order (round-robin across users). A batch whose
     start message is still queued is marked running first: batch, then site."""
     for _ in range(5):  # another worker may take the chosen site first
-        chosen = SiteOps.next_fair_site(session)
+        chosen = SiteOps.next_fair_site(session, preferred)
         if chosen is None:
             return None
         site_id, batch_id = chosen

@@ -92,13 +92,14 @@ def test_flask_demo_serves_submits_and_stops(app, runner, committed):
     assert committed.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
-def test_demo_warns_only_when_the_worker_refuses_loopback(app, runner, committed):
+def test_demo_warns_only_when_the_worker_refuses_loopback(app, runner, committed,
+                                                          monkeypatch):
     """The demo does not guess from its own environment (the worker's may differ): no
     warning at submission; the note comes once the worker reports a refused address."""
     from tests.factories import BatchFactory, SiteFactory
     from utils.demo import LOOPBACK_NOTE, DemoWatch
 
-    app.config["FETCH_ALLOW_NETWORKS"] = ""
+    monkeypatch.setitem(app.config, "FETCH_ALLOW_NETWORKS", "")
     result = runner.invoke(args=["demo", "--serve-seconds", "0.3", "--max-pages", "1"])
     assert result.exit_code == 0, result.output
     assert "must allow loopback" not in result.output

@@ -281,11 +281,13 @@ class SiteOps:
         return result.rowcount == 1
 
     @staticmethod
-    def next_fair_site(session: Session) -> tuple[int, int] | None:
+    def next_fair_site(session: Session, preferred: int | None = None
+                       ) -> tuple[int, int] | None:
         """(site id, batch id) of the pending site to start next: round-robin across users,
-        the user with the fewest running sites first, then the oldest batch, then the
-        batch's own order. Sites of batches whose start message is still queued count too,
-        so a newcomer's batch never waits behind another user's backlog."""
+        the user with the fewest running sites first, then ``preferred`` (the message's own
+        site) among equals, then the oldest batch, then the batch's own order. Sites of
+        batches whose start message is still queued count too, so a newcomer's batch never
+        waits behind another user's backlog."""
         running = (sa.select(Batch.user_id, sa.func.count().label("n"))
                    .select_from(Site).join(Batch, Batch.id == Site.batch_id)
                    .where(Site.status == "running").group_by(Batch.user_id).cte("running"))
@@ -293,7 +295,9 @@ class SiteOps:
             sa.select(Site.id, Site.batch_id).join(Batch, Batch.id == Site.batch_id)
             .outerjoin(running, running.c.user_id == Batch.user_id)
             .where(Site.status == "pending", Batch.status.in_(("pending", "running")))
-            .order_by(sa.func.coalesce(running.c.n, 0), Batch.id, Site.position, Site.id)
+            .order_by(sa.func.coalesce(running.c.n, 0),
+                      sa.case((Site.id == (preferred or 0), 0), else_=1),
+                      Batch.id, Site.position, Site.id)
             .limit(1)).first()
         return (row.id, row.batch_id) if row else None
 
