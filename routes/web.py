@@ -142,7 +142,7 @@ def batch(batch_id: int):
 @login_required
 def batch_status(batch_id: int):
     """What the batch page polls (``?after=<event id>`` for new timeline entries)."""
-    found = (BatchOps.status_for_user(db.session, batch_id, current_user.id)
+    found = (BatchOps.status_for_user(db.session, batch_id, current_user.id, for_page=True)
              if 1 <= batch_id <= MAX_ID else None)
     if found is None:
         abort(404, "No such batch among yours.")

@@ -56,37 +56,45 @@ class BatchOps:
                                                      Batch.user_id == user_id))
 
     @staticmethod
-    def status_for_user(session: Session, batch_id: int, user_id: int
+    def status_for_user(session: Session, batch_id: int, user_id: int, *,
+                        for_page: bool = False
                         ) -> tuple[SimpleNamespace, list[SimpleNamespace], int] | None:
-        """(batch, sites, progress) for the hot status reads (the API's batch, the page's
-        1-second poll): ONE query, no ORM objects, reports never loaded (only the two facts
-        a site's name comes from). Each site carries ``pages`` (analysed so far); the batch
-        carries ``last_event_id``. None if the batch is not the user's."""
-        pages = (sa.select(sa.func.count()).select_from(Page)
-                 .where(Page.site_id == Site.id, Page.analysed.is_(True))
-                 .correlate(Site).scalar_subquery())
-        last_event = (sa.select(sa.func.max(BatchEvent.id)).where(BatchEvent.batch_id == Batch.id)
-                      .correlate(Batch).scalar_subquery())
+        """(batch, sites, progress) for the hot status reads (the API's batch read, the batch
+        page's 1-second poll): ONE query, no ORM objects, reports never loaded. None if the
+        batch is not the user's. ``for_page`` adds what the page shows: each site's
+        ``pages`` (analysed so far) and the two report facts its name comes from, and the
+        batch's ``last_event_id``."""
+        columns = [*BATCH_STATUS_COLUMNS, Site.id.label("site_id"), Site.url,
+                   Site.status.label("site_status"), Site.error, Site.is_own]
+        if for_page:
+            pages = (sa.select(sa.func.count()).select_from(Page)
+                     .where(Page.site_id == Site.id, Page.analysed.is_(True))
+                     .correlate(Site).scalar_subquery())
+            last_event = (sa.select(sa.func.max(BatchEvent.id))
+                          .where(BatchEvent.batch_id == Batch.id)
+                          .correlate(Batch).scalar_subquery())
+            columns += [last_event.label("last_event_id"), Site.display_name,
+                        Site.report["title"].as_string().label("title"),
+                        Site.report[("open_graph", "og:site_name")].as_string()
+                        .label("og_site_name"), pages.label("pages")]
         rows = session.execute(
-            sa.select(*BATCH_STATUS_COLUMNS, last_event.label("last_event_id"),
-                      Site.id.label("site_id"), Site.url, Site.status.label("site_status"),
-                      Site.error, Site.is_own, Site.display_name,
-                      Site.report["title"].as_string().label("title"),
-                      Site.report[("open_graph", "og:site_name")].as_string()
-                      .label("og_site_name"), pages.label("pages"))
-            .select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
+            sa.select(*columns).select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
             .where(Batch.id == batch_id, Batch.user_id == user_id)
             .order_by(Site.position, Site.id)).all()
         if not rows:
             return None
         batch = SimpleNamespace(**{column.key: getattr(rows[0], column.key)
-                                   for column in BATCH_STATUS_COLUMNS},
-                                last_event_id=rows[0].last_event_id or 0)
-        sites = [SimpleNamespace(
-            id=row.site_id, url=row.url, status=row.site_status, error=row.error,
-            is_own=row.is_own, display_name=row.display_name, pages=row.pages or 0,
-            report={"title": row.title, "open_graph": {"og:site_name": row.og_site_name}})
-            for row in rows if row.site_id is not None]
+                                   for column in BATCH_STATUS_COLUMNS})
+        sites = [SimpleNamespace(id=row.site_id, url=row.url, status=row.site_status,
+                                 error=row.error, is_own=row.is_own)
+                 for row in rows if row.site_id is not None]
+        if for_page:
+            batch.last_event_id = rows[0].last_event_id or 0
+            for site, row in zip(sites, (r for r in rows if r.site_id is not None),
+                                 strict=True):
+                site.display_name, site.pages = row.display_name, row.pages or 0
+                site.report = {"title": row.title,
+                               "open_graph": {"og:site_name": row.og_site_name}}
         finished = sum(1 for site in sites if site.status in FINISHED_SITE)
         return batch, sites, BatchOps.progress_from(batch, finished)
 
