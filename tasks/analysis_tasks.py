@@ -95,8 +95,11 @@ class SiteRun:
                 self.session.rollback()
                 if attempt == UNIT_RETRIES or not classify(error).retryable:
                     raise
-                record_error(error, "pipeline.analyze_site")
-                time.sleep(UNIT_BACKOFF_SECONDS * 2 ** attempt)
+                info = record_error(error, "pipeline.analyze_site")
+                delay = UNIT_BACKOFF_SECONDS * 2 ** attempt
+                log.warning("site %s: %s (%s), write re-run in %.1f s", self.site_id,
+                            type(error).__name__, info.detail, delay)
+                time.sleep(delay)
             except BaseException:
                 self.session.rollback()
                 raise

@@ -198,6 +198,9 @@ class Drill:
             "CELERY_BROKER_URL": self.redis.url, "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
             "FETCH_ALLOW_NETWORKS": "127.0.0.0/8", "FETCH_DELAY_SECONDS": "0",
             "SECRET_KEY": "drill-secret", "PYTHONUNBUFFERED": "1",
+            # The drills play many clients of one user: per-user limits are not under test.
+            "USER_MAX_RUNNING_SITES": "0", "USER_MAX_BATCHES_PER_HOUR": "0",
+            "USER_MAX_PAGES_PER_DAY": "0",
         })
         env.update(extra)
         return env
