@@ -88,11 +88,13 @@ def register_security(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from tasks.demo import demo_command
     from tasks.maintenance_cli import maintenance_cli
     from utils.cli import register_cli
 
     register_cli(app)
     app.cli.add_command(maintenance_cli)
+    app.cli.add_command(demo_command)
 
 
 _built: dict[str, Any] = {}

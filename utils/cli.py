@@ -34,7 +34,5 @@ def create_user(email: str, password: str, admin: bool) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from utils.demo import demo_command
 
     app.cli.add_command(users_cli)
-    app.cli.add_command(demo_command)

@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from models import Batch, Comparison, Site, User
 from routes.openapi import openapi_document
 from tasks.analysis_tasks import analyze_site
+from tasks.demo import DEMO_EMAIL, loopback_allowed, serve_demo_sites
 from tests.routes.api_support import (  # noqa: F401 - empty_queue is an autouse fixture
     drain_queue,
     empty_queue,
     user_with_token,
 )
 from utils.db_operations import BatchOps
-from utils.demo import DEMO_EMAIL, loopback_allowed, serve_demo_sites
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_demo_warns_only_when_the_worker_refuses_loopback(app, runner, committed
                                                           monkeypatch):
     """The demo does not guess from its own environment (the worker's may differ): no
     warning at submission; the note comes once the worker reports a refused address."""
+    from tasks.demo import LOOPBACK_NOTE, DemoWatch
     from tests.factories import BatchFactory, SiteFactory
-    from utils.demo import LOOPBACK_NOTE, DemoWatch
 
     monkeypatch.setitem(app.config, "FETCH_ALLOW_NETWORKS", "")
     result = runner.invoke(args=["demo", "--serve-seconds", "0.3", "--max-pages", "1"])

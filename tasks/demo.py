@@ -26,6 +26,7 @@ from flask.cli import with_appcontext
 from analysis.ssrf import judge_address, parse_allow_networks
 from config import BASE_DIR
 from models import db
+from tasks.analysis_tasks import start_batch
 from utils.database_access import get_sync_session
 from utils.db_operations import BatchOps, ReportOps, UserOps
 
@@ -156,8 +157,6 @@ def submit_demo_batch(urls: list[str], max_pages: int) -> tuple[int, bool]:
 
     Returns (batch id, whether the user was created now).
     """
-    from tasks.analysis_tasks import start_batch
-
     with get_sync_session(db.engine, scope="cli", owner="demo") as session:
         user = UserOps.by_email(session, DEMO_EMAIL)
         created = user is None
