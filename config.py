@@ -22,21 +22,6 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-def filesystem_broker_options(folder: Path) -> dict:
-    """Transport options for kombu's filesystem transport rooted at ``folder``."""
-    queue = folder / "queue"
-    processed = folder / "processed"
-    for path in (queue, processed):
-        path.mkdir(parents=True, exist_ok=True)
-    return {
-        "data_folder_in": str(queue),
-        "data_folder_out": str(queue),
-        "processed_folder": str(processed),
-        "store_processed": False,
-        "control_folder": str(folder / "control"),
-    }
-
-
 class Config:
     """Settings shared by every environment."""
 
