@@ -30,6 +30,9 @@ accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
+# Beat: a schedule store that is replaced atomically and starts from any state of its file.
+beat_scheduler = "utils.beat_schedule:SafeScheduler"
+
 # Task modules imported explicitly so every worker knows every task.
 imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks")
 
