@@ -4,6 +4,8 @@ The broker URL and transport options come from the Flask config (see
 ``tasks.celery_app.celery_init_app``); everything else is fixed here.
 """
 
+import os
+
 from celery.schedules import crontab
 
 # Reliability: the database is the source of truth, the broker a doorbell.
@@ -43,7 +45,7 @@ beat_schedule = {
     },
     "requeue-stalled-sites": {
         "task": "pipeline.requeue_stalled_sites",
-        "schedule": 60.0,
+        "schedule": float(os.environ.get("REQUEUE_INTERVAL_SECONDS", 60)),
     },
     "optimize-database-nightly": {
         "task": "maintenance.optimize_database",

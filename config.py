@@ -14,6 +14,39 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("RIVALSCOPE_INSTANCE", BASE_DIR / "instance"))
 
 
+DEV_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_FLOWER_AUTH = "admin:change-me"
+SECRET_KEY_FILE = "secret_key"  # under the instance folder, written by `make run`
+FLOWER_PASSWORD_FILE = "flower_password"
+
+
+def instance_secret(name: str) -> str:
+    """A secret ``make run`` generated into the instance folder, or ""."""
+    try:
+        return (INSTANCE_DIR / name).read_text().strip()
+    except OSError:
+        return ""
+
+
+def insecure_settings_reason(settings: dict, role: str) -> str | None:
+    """Why these settings must not start (one line), or None."""
+    if settings.get("ENV_NAME") == "production":
+        key = settings.get("SECRET_KEY") or ""
+        if not key or key == DEV_SECRET_KEY:
+            return ("Rivalscope refuses to start: SECRET_KEY is unset or the development value "
+                    "(RIVALSCOPE_ENV=production); set SECRET_KEY to a long random string")
+    if role == "flower":
+        auth = settings.get("FLOWER_BASIC_AUTH") or ""
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            return ("Flower refuses to start: FLOWER_BASIC_AUTH is not set to user:password "
+                    "(Flower can run any task)")
+        if auth == DEFAULT_FLOWER_AUTH or password == "change-me":
+            return ("Flower refuses to start: FLOWER_BASIC_AUTH is the public default "
+                    "admin:change-me (Flower can run any task); choose a password")
+    return None
+
+
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -26,7 +59,9 @@ class Config:
     """Settings shared by every environment."""
 
     ENV_NAME = "base"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-change-me")
+    # `make run` writes a random key into instance/secret_key once (sessions survive restarts).
+    SECRET_KEY = (os.environ.get("SECRET_KEY") or instance_secret(SECRET_KEY_FILE)
+                  or DEV_SECRET_KEY)
     DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'rivalscope.db'}")
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     BROKER_FOLDER = Path(os.environ.get("BROKER_FOLDER", INSTANCE_DIR / "broker"))
@@ -93,9 +128,10 @@ class TestConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Production: SECRET_KEY must be set."""
+    """Production: SECRET_KEY must be set in the environment (the app refuses to start)."""
 
     ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
 
 
 CONFIGS = {

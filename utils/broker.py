@@ -20,7 +20,8 @@ folder, so a consumer can read a file that is still empty and die with ``JSONDec
   claimed by a process that died before reading them.
 
 The transport is selected with ``broker_transport = "utils.broker:Transport"`` and the URL
-``filesystem://``; it has no host, so kombu is not told to fall back to ``localhost``.
+``filesystem://localhost/``: with a host, kombu never warns "No hostname was supplied"
+(issue 10 §6), neither here nor where Celery parses the URL with a stock ``Connection``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from kombu.utils.json import dumps, loads
 log = logging.getLogger(__name__)
 
 TRANSPORT = "utils.broker:Transport"
+# With a host, so nothing that parses the URL alone (``celery inspect conf`` masks it with a
+# stock ``Connection``) makes kombu warn "No hostname was supplied".
+BROKER_URL = "filesystem://localhost/"
 TEMP_PREFIX = ".tmp-"
 # Exchanges whose messages only matter to a process consuming right now.
 EPHEMERAL_EXCHANGES = ("celeryev", "celery.pidbox")
@@ -62,7 +66,8 @@ def folder_options(folder: Path) -> dict[str, Any]:
     for path in paths.values():
         path.mkdir(parents=True, exist_ok=True)
     (paths["control"] / "consumers").mkdir(exist_ok=True)
-    return {
+    trace = {"trace_file": str(folder / "trace.log")} if os.environ.get("BROKER_TRACE") else {}
+    return {**trace,
         "data_folder_in": str(paths["queue"]),
         "data_folder_out": str(paths["queue"]),
         "processed_folder": str(paths["processed"]),
@@ -166,6 +171,20 @@ class Channel(filesystem.Channel):
                          dumps(payload).encode("utf-8"))
         except OSError as exc:
             raise filesystem.ChannelError(f"Cannot add message {name!r} to {queue}") from exc
+        self._trace("put", queue, payload)
+
+    def _trace(self, action: str, queue: str, payload: dict[str, Any]) -> None:
+        """With ``BROKER_TRACE`` set: one line per task message sent or taken (drills)."""
+        path = self.transport_options.get("trace_file")
+        headers = (payload.get("headers") or {}) if isinstance(payload, dict) else {}
+        if not path or "task" not in headers:
+            return
+        line = f"{action} {queue} {headers.get('id')} {headers.get('task')} {os.getpid()}\n"
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(handle, line.encode())  # one small O_APPEND write: never interleaved
+        finally:
+            os.close(handle)
 
     def _live(self, queues: list[str]) -> list[str]:
         return [queue for queue in queues if consumer_alive(self.control_folder, queue)]
@@ -207,6 +226,7 @@ class Channel(filesystem.Channel):
                 os.replace(claimed, os.path.join(self.processed_folder, filename))
             else:
                 os.unlink(claimed)
+            self._trace("get", queue, payload)
             return payload
         raise Empty()
 
@@ -316,7 +336,7 @@ class Transport(filesystem.Transport):
 
 def broker_settings(folder: Path) -> dict[str, Any]:
     """Celery settings for the embedded broker (``filesystem://``)."""
-    return {"broker_url": "filesystem://", "broker_transport": TRANSPORT,
+    return {"broker_url": BROKER_URL, "broker_transport": TRANSPORT,
             "broker_transport_options": folder_options(folder)}
 
 

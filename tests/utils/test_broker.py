@@ -99,20 +99,20 @@ def test_concurrent_producers_and_consumers_lose_nothing_and_survive_poison(opti
 def test_stock_transport_dies_on_an_empty_file_and_ours_quarantines_it(options, caplog):
     """The upstream failure (celery/kombu#1551) reproduced, and handled."""
     folder = options["data_folder_in"]
-    Path(folder, "1_empty.jobs.msg").write_bytes(b"")
+    Path(folder, "0_first.jobs.msg").write_bytes(b"")
     with Connection("filesystem://", transport_options=options) as conn:
         channel = conn.default_channel
         assert type(channel) is stock.Channel
         with pytest.raises(ValueError):
             channel._get("jobs")
-    Path(folder, "2_empty.jobs.msg").write_bytes(b"")
+    Path(folder, "0_empty.jobs.msg").write_bytes(b"")
     produce(options, 0, 1)
     with caplog.at_level(logging.WARNING, logger="utils.broker"):
         with connection(options) as conn:
             payload = conn.default_channel._get("jobs")
     assert payload["body"]
     assert "quarantined unreadable message" in caplog.text
-    assert any(name.endswith("2_empty.jobs.msg")
+    assert any(name.endswith("0_empty.jobs.msg")
                for name in os.listdir(options["quarantine_folder"]))
 
 
@@ -220,4 +220,7 @@ def test_no_hostname_warning_from_the_celery_app(app, caplog):
             conn.info()
             conn.default_channel  # noqa: B018
             assert type(conn.default_channel) is broker.Channel
+        # What a worker does for `celery inspect conf` (Flower asks it): a stock Connection
+        # on the URL alone.
+        celery.conf.table(with_defaults=False, censored=True)
     assert "No hostname was supplied" not in caplog.text
