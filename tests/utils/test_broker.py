@@ -219,8 +219,27 @@ def test_no_hostname_warning_from_the_celery_app(app, caplog):
             conn.ensure_connection(max_retries=1)
             conn.info()
             conn.default_channel  # noqa: B018
-            assert type(conn.default_channel) is broker.Channel
+            if str(celery.conf.broker_url).startswith("filesystem"):
+                assert type(conn.default_channel) is broker.Channel
         # What a worker does for `celery inspect conf` (Flower asks it): a stock Connection
         # on the URL alone.
         celery.conf.table(with_defaults=False, censored=True)
     assert "No hostname was supplied" not in caplog.text
+
+
+def test_the_cleanup_task_prunes_the_embedded_broker(app, committed, backend):
+    """maintenance.cleanup_stale_db_sessions runs ``prune`` on the app's own broker."""
+    from tests.ops.test_cleanup import run_cleanup
+
+    celery = app.extensions["celery"]
+    if not str(celery.conf.broker_url).startswith("filesystem"):
+        assert run_cleanup(app)["broker"] is None  # Redis: nothing to prune on disk
+        return
+    options = celery.conf.broker_transport_options
+    stale = Path(options["data_folder_in"]) / ".tmp-left-by-a-crash"
+    stale.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    result = run_cleanup(app)
+    assert result["broker"]["temp_files"] == 1
+    assert not stale.exists()
