@@ -239,13 +239,22 @@ class Channel(filesystem.Channel):
                 return
             folder = self.control_folder / "consumers"
             folder.mkdir(parents=True, exist_ok=True)
-            handle = os.open(folder / _lock_name(queue), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(handle)  # another live consumer holds it: the queue is live
-                return
-            self._consumer_locks[queue] = handle
+            path = folder / _lock_name(queue)
+            for _attempt in range(3):
+                handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(handle)  # another live consumer holds it: the queue is live
+                    return
+                try:
+                    same = os.stat(path).st_ino == os.fstat(handle).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:  # not removed by ``prune`` between our open and our lock
+                    self._consumer_locks[queue] = handle
+                    return
+                os.close(handle)
 
     def _release_consumer_lock(self, queue: str) -> None:
         with self._locks_guard:
@@ -373,7 +382,7 @@ def prune(options: dict[str, Any], *, stale_seconds: float = STALE_SECONDS,
     control = Path(options["control_folder"])
     claimed_folder = options.get("claimed_folder") or ""
     done = {"unbound": 0, "orphaned": 0, "expired": 0, "temp_files": 0, "restored": 0,
-            "quarantined": 0}
+            "quarantined": 0, "lock_files": 0}
     dead: set[str] = set()
     for exchange in EPHEMERAL_EXCHANGES + REPLY_EXCHANGES:
         file = control / f"{exchange}.exchange"
@@ -424,6 +433,11 @@ def prune(options: dict[str, Any], *, stale_seconds: float = STALE_SECONDS,
             with suppress(FileNotFoundError):
                 os.unlink(path)
                 done["expired"] += 1
+    consumers = control / "consumers"
+    for name in os.listdir(consumers) if consumers.is_dir() else []:
+        path = consumers / name
+        if _old(path, now, stale_seconds):
+            _remove_free_lock(path, done)
     if claimed_folder and os.path.isdir(claimed_folder):
         for name in os.listdir(claimed_folder):
             path = os.path.join(claimed_folder, name)
@@ -432,6 +446,26 @@ def prune(options: dict[str, Any], *, stale_seconds: float = STALE_SECONDS,
                     os.replace(path, os.path.join(queue_folder, name))
                     done["restored"] += 1
     return done
+
+
+def _remove_free_lock(path: Path, done: dict[str, int]) -> None:
+    """Delete a consumer lock file nobody holds (a consumer re-checks the inode it locked)."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return  # held: a live consumer
+    try:
+        os.unlink(path)
+        done["lock_files"] += 1
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def _old(path: Path | str, now: float, seconds: float) -> bool:

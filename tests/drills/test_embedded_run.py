@@ -7,6 +7,7 @@ PostgreSQL + Redis leg they are not repeated (they never use those services)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -61,7 +62,7 @@ def embedded() -> Iterator[EmbeddedRun]:
     yield from run_with()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def embedded_fast_recovery() -> Iterator[EmbeddedRun]:
     """`make run` with a short site lease, so a site whose worker was killed is taken over
     within the drill's time (the recovery path is the same, only sooner)."""
@@ -205,3 +206,39 @@ def test_beat_starts_on_a_truncated_schedule(embedded_fast_recovery):
                "beat to send a task after the restart", run)
     assert run.status()["beat"][0] == "RUNNING"
     assert "starting with a fresh one" in run.log("beat")
+
+
+def dead_event_files(run: EmbeddedRun) -> int:
+    """Event message files waiting for a queue no live process consumes."""
+    from utils.broker import consumer_alive
+
+    control = run.broker / "control"
+    return sum(1 for name in os.listdir(run.broker / "queue")
+               if name.partition(".")[2].startswith("celeryev.")
+               and not consumer_alive(control, name.partition(".")[2].removesuffix(".msg")))
+
+
+def test_flower_restarts_do_not_grow_the_broker_folder(embedded_fast_recovery):
+    """issue 14: every Flower restart leaves a dead celeryev queue; nothing more is written
+    for it, and the cleanup's prune removes its binding and leftovers."""
+    from utils.broker import consumer_alive, folder_options, folder_usage, prune
+
+    run = embedded_fast_recovery
+    options = folder_options(run.broker)
+    before = folder_usage(options)
+    for _ in range(5):
+        assert "started" in run.ctl("restart", "flower")
+        time.sleep(1)
+    settled = dead_event_files(run)
+    time.sleep(10)  # the worker sends a heartbeat event every 2 s
+    assert dead_event_files(run) == settled, "events kept for a dead Flower"
+    after = folder_usage(options)
+    done = prune(options, stale_seconds=0)
+    table = json.loads((run.broker / "control" / "celeryev.exchange").read_text())
+    assert all(consumer_alive(run.broker / "control", row[2]) for row in table), table
+    assert dead_event_files(run) == 0
+    assert done["unbound"] >= 5 and done["lock_files"] >= 5
+    pruned = folder_usage(options)
+    assert pruned["files"] <= before["files"] + 2, (before, pruned)
+    print(f"\nflower restarts: broker folder {before} before, {after} after 5 restarts, "
+          f"{pruned} after prune ({done})")
