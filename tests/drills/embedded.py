@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ class EmbeddedRun:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- supervisor ---------------------------------------------------------------------
     def ctl(self, *args: str) -> str:
