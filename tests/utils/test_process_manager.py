@@ -107,3 +107,30 @@ def test_flower_from_the_procfile_refuses_the_public_default(test_settings):
     assert done.returncode != 0
     assert "Flower refuses to start: FLOWER_BASIC_AUTH is the public default" in (
         done.stdout + done.stderr)
+
+
+def test_the_event_listener_records_supervisor_events(app, committed):
+    """utils.process_events parses supervisor's payloads: an unexpected exit and a give-up
+    are recorded (and alerted); an expected exit is recorded quietly."""
+    import sqlalchemy as sa
+
+    from models import SystemLog
+    from utils.alerts import PROCESS_LOGGER, SENDER
+    from utils.process_events import handle
+
+    with app.app_context():
+        died = handle({"eventname": "PROCESS_STATE_EXITED"},
+                      "processname:worker groupname:worker from_state:RUNNING expected:0 "
+                      "pid:4321")
+        fatal = handle({"eventname": "PROCESS_STATE_FATAL"},
+                       "processname:beat groupname:beat from_state:BACKOFF")
+        quiet = handle({"eventname": "PROCESS_STATE_EXITED"},
+                       "processname:web groupname:web from_state:RUNNING expected:1 pid:7")
+        ignored = handle({"eventname": "TICK_60"}, "when:1")
+        assert SENDER.flush()
+    assert died == "worker (pid 4321) died unexpectedly and was restarted"
+    assert fatal == "beat could not be started; the process manager gave up"
+    assert quiet == "web (pid 7) exited as expected" and ignored is None
+    rows = committed.execute(sa.select(SystemLog.level, SystemLog.message).where(
+        SystemLog.logger == PROCESS_LOGGER).order_by(SystemLog.id)).all()
+    assert [tuple(r) for r in rows] == [("ERROR", died), ("CRITICAL", fatal), ("INFO", quiet)]
