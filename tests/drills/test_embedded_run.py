@@ -135,7 +135,11 @@ def test_four_producers_300_batches_while_beat_runs(embedded, sites):
     assert run.scalar("SELECT count(*) FROM system_logs WHERE logger = 'rivalscope.process'") \
         == 0
     # Broker: every task message sent was taken, none taken twice; nothing quarantined.
-    wait_until(lambda: run.waiting() == 0, 30, "the task queue to drain", run)
+    def drained() -> bool:  # beat keeps sending: wait for a moment with nothing in flight
+        put, got = run.trace()
+        return run.waiting() == 0 and set(put) <= set(got)
+
+    wait_until(drained, 60, "every task message sent to be taken", run)
     put, got = run.trace()
     lost = set(put) - set(got)
     twice = {task_id: n for task_id, n in got.items() if n > 1}
