@@ -15,11 +15,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed
 
-## Run web, worker, beat and flower on the embedded defaults (SQLite + filesystem broker).
+## Run web, worker, beat and flower on the embedded defaults (SQLite + filesystem broker)
+## under supervisor, which restarts a crashed process (utils/process_manager.py).
 run: venv
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT) web worker beat flower
+	PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m utils.process_manager run web worker beat flower
 
 ## Run the test suite (TEST_DATABASE_URL / TEST_REDIS_URL select PostgreSQL / Redis).
 test: venv

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from config import INSTANCE_DIR, Config, config_from_env
+from config import INSTANCE_DIR, Config, config_from_env, insecure_settings_reason
 from utils.database_access import engine_options, normalize_database_url
 from utils.db_session_manager import SESSION_MANAGER
 
@@ -21,6 +21,9 @@ def create_app(config: type[Config] | None = None, role: str | None = None,
     app.config.update(overrides)
     role = role or os.environ.get("RIVALSCOPE_ROLE", "web")
     app.config["ROLE"] = role
+    refusal = insecure_settings_reason(app.config, role)
+    if refusal:
+        raise SystemExit(refusal)
     SESSION_MANAGER.role = role
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["DATABASE_URL"])

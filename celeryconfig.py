@@ -4,6 +4,8 @@ The broker URL and transport options come from the Flask config (see
 ``tasks.celery_app.celery_init_app``); everything else is fixed here.
 """
 
+import os
+
 from celery.schedules import crontab
 
 # Reliability: the database is the source of truth, the broker a doorbell.
@@ -30,6 +32,9 @@ accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
+# Beat: a schedule store that is replaced atomically and starts from any state of its file.
+beat_scheduler = "utils.beat_schedule:SafeScheduler"
+
 # Task modules imported explicitly so every worker knows every task.
 imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks", "tasks.monitoring_tasks")
 
@@ -40,7 +45,7 @@ beat_schedule = {
     },
     "requeue-stalled-sites": {
         "task": "pipeline.requeue_stalled_sites",
-        "schedule": 60.0,
+        "schedule": float(os.environ.get("REQUEUE_INTERVAL_SECONDS", 60)),
     },
     "optimize-database-nightly": {
         "task": "maintenance.optimize_database",

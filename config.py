@@ -15,6 +15,39 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("RIVALSCOPE_INSTANCE", BASE_DIR / "instance"))
 
 
+DEV_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_FLOWER_AUTH = "admin:change-me"
+SECRET_KEY_FILE = "secret_key"  # under the instance folder, written by `make run`
+FLOWER_PASSWORD_FILE = "flower_password"
+
+
+def instance_secret(name: str) -> str:
+    """A secret ``make run`` generated into the instance folder, or ""."""
+    try:
+        return (INSTANCE_DIR / name).read_text().strip()
+    except OSError:
+        return ""
+
+
+def insecure_settings_reason(settings: dict, role: str) -> str | None:
+    """Why these settings must not start (one line), or None."""
+    if settings.get("ENV_NAME") == "production":
+        key = settings.get("SECRET_KEY") or ""
+        if not key or key == DEV_SECRET_KEY:
+            return ("Rivalscope refuses to start: SECRET_KEY is unset or the development value "
+                    "(RIVALSCOPE_ENV=production); set SECRET_KEY to a long random string")
+    if role == "flower":
+        auth = settings.get("FLOWER_BASIC_AUTH") or ""
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            return ("Flower refuses to start: FLOWER_BASIC_AUTH is not set to user:password "
+                    "(Flower can run any task)")
+        if auth == DEFAULT_FLOWER_AUTH or password == "change-me":
+            return ("Flower refuses to start: FLOWER_BASIC_AUTH is the public default "
+                    "admin:change-me (Flower can run any task); choose a password")
+    return None
+
+
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -23,26 +56,13 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-def filesystem_broker_options(folder: Path) -> dict:
-    """Transport options for kombu's filesystem transport rooted at ``folder``."""
-    queue = folder / "queue"
-    processed = folder / "processed"
-    for path in (queue, processed):
-        path.mkdir(parents=True, exist_ok=True)
-    return {
-        "data_folder_in": str(queue),
-        "data_folder_out": str(queue),
-        "processed_folder": str(processed),
-        "store_processed": False,
-        "control_folder": str(folder / "control"),
-    }
-
-
 class Config:
     """Settings shared by every environment."""
 
     ENV_NAME = "base"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-change-me")
+    # `make run` writes a random key into instance/secret_key once (sessions survive restarts).
+    SECRET_KEY = (os.environ.get("SECRET_KEY") or instance_secret(SECRET_KEY_FILE)
+                  or DEV_SECRET_KEY)
     DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'rivalscope.db'}")
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
     BROKER_FOLDER = Path(os.environ.get("BROKER_FOLDER", INSTANCE_DIR / "broker"))
@@ -64,6 +84,8 @@ class Config:
     FETCH_TOTAL_TIMEOUT = _float("FETCH_TOTAL_TIMEOUT", 20.0)
     FETCH_MAX_BODY_BYTES = _int("FETCH_MAX_BODY_BYTES", 5 * 1024 * 1024)
     ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+    ALERT_TIMEOUT_SECONDS = _float("ALERT_TIMEOUT_SECONDS", 5.0)
+    ALERT_RATE_LIMIT_SECONDS = _float("ALERT_RATE_LIMIT_SECONDS", 300.0)  # identical alerts
     FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH", "")
     FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")
     STALE_SESSION_SECONDS = _int("STALE_SESSION_SECONDS", 300)
@@ -133,9 +155,10 @@ class TestConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Production: SECRET_KEY must be set."""
+    """Production: SECRET_KEY must be set in the environment (the app refuses to start)."""
 
     ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
 
 
 CONFIGS = {

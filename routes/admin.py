@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from models import db
 from routes.errors import error_response
+from utils.alerts import recent_alerts, recent_process_events
 from utils.auth import admin_required
 from utils.db_error_handler import get_error_stats
 from utils.db_operations import MaintenanceOps, SnapshotOps, SystemLogOps
@@ -158,7 +159,9 @@ def index():
     figures = db_figures()
     runs = maintenance_history()["items"][:5]
     return render_template("admin/index.html", figures=figures, runs=runs,
-                           overview=overview_figures())
+                           overview=overview_figures(),
+                           alerts=recent_alerts(db.session, 10),
+                           restarts=recent_process_events(db.session, 10))
 
 
 @bp.get("/admin/db")
@@ -208,4 +211,13 @@ def logs_json():
 @admin_required
 def maintenance_json():
     return jsonify(maintenance_history())
+
+
+@bp.get("/api/v1/admin/alerts")
+@admin_required
+def alerts_json():
+    """Recorded alerts and process-manager events (restarts), newest first."""
+    limit = _limit(50)
+    return jsonify({"alerts": recent_alerts(db.session, limit),
+                    "process_events": recent_process_events(db.session, limit)})
 

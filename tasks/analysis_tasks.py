@@ -26,7 +26,8 @@ from analysis.report import build_report
 from analysis.scoring import score_report
 from tasks.crawl_tools import crawl_tools_for
 from tasks.task_retry import retry_delay, retry_on_database_error
-from utils.db_error_handler import classify, raise_alert, record_error
+from utils.alerts import send_alert
+from utils.db_error_handler import classify, record_error
 from utils.db_operations import BatchOps, EventOps, LeaseNotHeld, PageOps, SiteOps
 from utils.operations.batches import START_WINDOW
 
@@ -293,8 +294,8 @@ def analyze_site(self, site_id: int) -> str:
         reason = f"internal error: {type(error).__name__}: {error}"[:500]
         outcome = _fail(self, target, owner, reason)
         if outcome == "failed":
-            raise_alert(f"site {target} failed by an internal error: {reason}",
-                        current_app.config.get("ALERT_WEBHOOK_URL", ""))
+            send_alert("site_failed", f"site {target} failed by an internal error: {reason}",
+                       {"site_id": target})
         return outcome
 
 

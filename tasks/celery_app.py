@@ -3,6 +3,7 @@ thread-scoped session for its run, always closed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
@@ -11,7 +12,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 import celeryconfig
-from config import filesystem_broker_options
+from utils.broker import broker_settings as embedded_broker_settings
 from utils.db_session_manager import SESSION_MANAGER
 
 
@@ -44,8 +45,7 @@ def broker_settings(config: dict[str, Any]) -> dict[str, Any]:
     """Broker URL and transport options for the filesystem transport or Redis."""
     url = config["CELERY_BROKER_URL"]
     if url.startswith("filesystem"):
-        return {"broker_url": "filesystem://",
-                "broker_transport_options": filesystem_broker_options(config["BROKER_FOLDER"])}
+        return embedded_broker_settings(Path(config["BROKER_FOLDER"]))
     options = {"visibility_timeout": celeryconfig.REDIS_VISIBILITY_TIMEOUT,
                "socket_connect_timeout": 3, "socket_timeout": 10,
                "retry_on_timeout": True, "health_check_interval": 25}

@@ -4,7 +4,8 @@ they use live in ``utils.worker_control``).
 - ``maintenance.cleanup_stale_db_sessions`` (every 5 min): every worker process reaps its
   own session registry (remote-control broadcast), this process too; on PostgreSQL this
   application's backends idle in a transaction too long are terminated; snapshots of
-  processes that stopped reporting are pruned.
+  processes that stopped reporting are pruned; the embedded broker's dead event queues and
+  expired messages are pruned (``utils.broker.prune``).
 - ``maintenance.optimize_database`` (nightly): VACUUM/ANALYZE, never two runs at once.
 - ``maintenance.prune_retention`` (nightly): old system logs and finished batches' events.
 Every run is recorded as a ``MaintenanceRun`` with what it did and how long it took.
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from models import db
 from utils import maintenance
+from utils.broker import prune_celery_broker
 from utils.db_operations import MaintenanceOps, RetentionOps, SnapshotOps, SystemLogOps
 from utils.db_session_manager import SESSION_MANAGER
 from utils.snapshots import collect_stats
@@ -78,6 +80,10 @@ def cleanup_stale_db_sessions(self, max_age: float | None = None,
     except SQLAlchemyError as exc:
         details["terminated"] = []
         details["terminate_error"] = str(getattr(exc, "orig", exc)).strip()[:300]
+    try:
+        details["broker"] = prune_celery_broker(self.app)
+    except OSError as exc:
+        details["broker"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     details["snapshots_pruned"] = SnapshotOps.prune(self.session,
                                                     snapshot_stale_after(config))
     details["reaped_total"] = details["this_process"]["reaped"] + sum(

@@ -171,19 +171,15 @@ def record_error(error: BaseException, operation: str = "") -> DbErrorInfo:
     return info
 
 
-def raise_alert(message: str, webhook_url: str = "") -> None:
-    """A CRITICAL log line and, when configured, a best-effort webhook post."""
+def raise_alert(message: str, webhook_url: str = "", details: dict[str, Any] | None = None
+                ) -> None:
+    """A critical database error: a CRITICAL log line and an alert (``utils.alerts``:
+    posted to the webhook from a background thread, rate-limited, listed on /admin)."""
+    from utils.alerts import send_alert
+
     ERROR_STATS.alerts += 1
     log.critical(message)
-    if webhook_url:
-        def post() -> None:
-            try:
-                import httpx
-
-                httpx.post(webhook_url, json={"text": message}, timeout=3)
-            except Exception:  # noqa: BLE001 - alerting must never raise
-                log.warning("alert webhook failed", exc_info=True)
-        threading.Thread(target=post, name="alert-webhook", daemon=True).start()
+    send_alert("database", message, details, webhook_url=webhook_url or None)
 
 
 def with_db_error_handling(engine_getter: Callable[[], Engine], *, retries: int = 3,
@@ -213,7 +209,9 @@ def with_db_error_handling(engine_getter: Callable[[], Engine], *, retries: int 
                         raise
                     if attempt >= retries:
                         raise_alert(f"{operation}: retryable database error persisted after "
-                                    f"{retries} retries: {info.detail}", alert_webhook)
+                                    f"{retries} retries: {info.detail}", alert_webhook,
+                                    {"operation": operation, "category": info.category,
+                                     "sqlstate": info.sqlstate, "retries": retries})
                         raise
                     attempt += 1
                     ERROR_STATS.retries += 1
