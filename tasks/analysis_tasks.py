@@ -8,7 +8,6 @@ a redelivered task resumes where the last one stopped and never repeats a page.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -27,7 +26,7 @@ from analysis.scoring import score_report
 from tasks.crawl_tools import crawl_tools_for
 from tasks.task_retry import retry_delay, retry_on_database_error
 from utils.alerts import send_alert
-from utils.db_error_handler import classify, record_error
+from utils.db_error_handler import record_error, run_with_retries
 from utils.db_operations import BatchOps, EventOps, LeaseNotHeld, PageOps, SiteOps
 from utils.operations.batches import START_WINDOW
 
@@ -87,24 +86,19 @@ class SiteRun:
     def unit(self, work: Callable[[], T]) -> T:
         """Run ``work`` as one transaction: commit, or roll back and re-raise. Retryable
         database errors (a restarted server, a lock timeout) re-run it after a backoff."""
-        for attempt in range(UNIT_RETRIES + 1):
+
+        def transaction() -> T:
             try:
                 result = work()
                 self.session.commit()
                 return result
-            except SQLAlchemyError as error:
-                self.session.rollback()
-                if attempt == UNIT_RETRIES or not classify(error).retryable:
-                    raise
-                info = record_error(error, "pipeline.analyze_site")
-                delay = UNIT_BACKOFF_SECONDS * 2 ** attempt
-                log.warning("site %s: %s (%s), write re-run in %.1f s", self.site_id,
-                            type(error).__name__, info.detail, delay)
-                time.sleep(delay)
             except BaseException:
                 self.session.rollback()
                 raise
-        raise AssertionError("unreachable")
+
+        return run_with_retries(transaction, operation="pipeline.analyze_site",
+                                retries=UNIT_RETRIES, backoff=UNIT_BACKOFF_SECONDS,
+                                max_backoff=8 * UNIT_BACKOFF_SECONDS)
 
     def keep_lease(self) -> None:
         """Renew the lease, or stop: the site was cancelled, deleted or taken over."""

@@ -29,6 +29,7 @@ from utils import maintenance
 from utils.broker import prune_celery_broker
 from utils.db_operations import MaintenanceOps, RetentionOps, SnapshotOps, SystemLogOps
 from utils.db_session_manager import SESSION_MANAGER
+from utils.error_text import error_line
 from utils.snapshots import collect_stats
 from utils.worker_control import reap_summary
 
@@ -79,7 +80,7 @@ def cleanup_stale_db_sessions(self, max_age: float | None = None,
                                                                           idle_seconds)
     except SQLAlchemyError as exc:
         details["terminated"] = []
-        details["terminate_error"] = str(getattr(exc, "orig", exc)).strip()[:300]
+        details["terminate_error"] = error_line(exc, 300)
     try:
         details["broker"] = prune_celery_broker(self.app)
     except OSError as exc:
@@ -111,7 +112,7 @@ def run_optimize(session: Session, config: Mapping[str, Any],
     except SQLAlchemyError as exc:
         log.error("optimize_database failed: %s", exc)
         result = {"status": "failed", "backend": engine.dialect.name, "tables": {},
-                  "error": str(getattr(exc, "orig", exc)).strip()[:300]}
+                  "error": error_line(exc, 300)}
     finally:
         engine.dispose()
     run = MaintenanceOps.record(session, OPTIMIZE, status=result["status"], started=started,

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from utils.db_error_handler import record_error
+from utils.db_error_handler import backoff_delay, record_error
 
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 60.0
 
 
 def retry_delay(retries: int) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** retries))
+    """The countdown before a task's next run (the database layer's backoff)."""
+    return backoff_delay(retries + 1, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
 
 
 def retry_on_database_error(task: Any, error: SQLAlchemyError, **retry_options: Any) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from models import SystemLog
 from utils.background_db import BackgroundDatabase
 from utils.db_operations import SystemLogOps
+from utils.error_text import error_line
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class AlertSender:
                         self._result(alert, "rate_limited")
                         return
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("alert rate-limit lookup failed: %s", str(exc).splitlines()[0])
+                log.warning("alert rate-limit lookup failed: %s", error_line(exc))
         self._sent[alert.key] = now
         delivery = self._post(alert)
         if database is not None:
@@ -191,7 +192,7 @@ class AlertSender:
                                     data={"kind": alert.kind, "details": alert.details,
                                           "delivery": delivery})
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("alert not recorded: %s", str(exc).splitlines()[0])
+                log.warning("alert not recorded: %s", error_line(exc))
         self._result(alert, delivery)
 
     def _post(self, alert: Alert) -> str:

@@ -16,14 +16,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, exc
 from sqlalchemy.orm import exc as orm_exc
 
 from utils.db_session_manager import SESSION_MANAGER
+from utils.error_text import error_line
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRYABLE, INTEGRITY, DATA, QUERY, PROGRAMMING = (
     "retryable", "integrity", "data", "query", "programming")
@@ -86,8 +88,7 @@ def _constraint_name(error: BaseException) -> str | None:
 
 def classify(error: BaseException) -> DbErrorInfo:
     """Put a database exception into one category, with a user-facing message."""
-    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:500] \
-        if str(error) else type(error).__name__
+    detail = error_line(error)
     state = _sqlstate(error)
 
     def info(category: str, **extra: Any) -> DbErrorInfo:
@@ -182,6 +183,42 @@ def raise_alert(message: str, webhook_url: str = "", details: dict[str, Any] | N
     send_alert("database", message, details, webhook_url=webhook_url or None)
 
 
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: about ``base * 2**(attempt-1)``, at most ``cap``."""
+    return min(cap, base * 2 ** max(0, attempt - 1)) * (0.5 + random.random())
+
+
+def run_with_retries(unit: Callable[[], T], *, operation: str, retries: int,
+                     backoff: float, max_backoff: float, alert_webhook: str = "") -> T:
+    """Run ``unit`` (one whole unit of work: it must leave nothing open when it raises);
+    run it again after a backoff when it fails with a retryable database error, up to
+    ``retries`` more times. Other errors propagate at once; a retryable error that
+    persists raises a critical alert. The one retry loop of the database layer."""
+    attempt = 0
+    while True:
+        try:
+            result = unit()
+            if attempt:
+                ERROR_STATS.recovered += 1
+            return result
+        except exc.SQLAlchemyError as error:
+            info = record_error(error, operation)
+            if not info.retryable:
+                raise
+            if attempt >= retries:
+                raise_alert(f"{operation}: retryable database error persisted after "
+                            f"{retries} retries: {info.detail}", alert_webhook,
+                            {"operation": operation, "category": info.category,
+                             "sqlstate": info.sqlstate, "retries": retries})
+                raise
+            attempt += 1
+            ERROR_STATS.retries += 1
+            delay = backoff_delay(attempt, backoff, max_backoff)
+            log.warning("%s: %s (%s), unit of work re-run in %.2f s", operation,
+                        type(error).__name__, info.detail, delay)
+            time.sleep(delay)
+
+
 def with_db_error_handling(engine_getter: Callable[[], Engine], *, retries: int = 3,
                            backoff: float = 0.05, max_backoff: float = 2.0,
                            scope: str = "thread", alert_webhook: str = ""):
@@ -194,29 +231,14 @@ def with_db_error_handling(engine_getter: Callable[[], Engine], *, retries: int 
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            attempt = 0
-            while True:
-                try:
-                    with SESSION_MANAGER.managed_session(engine_getter(), scope=scope,
-                                                         owner=operation) as session:
-                        result = func(*args, session=session, **kwargs)
-                    if attempt:
-                        ERROR_STATS.recovered += 1
-                    return result
-                except exc.SQLAlchemyError as error:
-                    info = record_error(error, operation)
-                    if not info.retryable:
-                        raise
-                    if attempt >= retries:
-                        raise_alert(f"{operation}: retryable database error persisted after "
-                                    f"{retries} retries: {info.detail}", alert_webhook,
-                                    {"operation": operation, "category": info.category,
-                                     "sqlstate": info.sqlstate, "retries": retries})
-                        raise
-                    attempt += 1
-                    ERROR_STATS.retries += 1
-                    delay = min(max_backoff, backoff * 2 ** (attempt - 1))
-                    time.sleep(delay * (0.5 + random.random()))
+            def unit() -> Any:
+                with SESSION_MANAGER.managed_session(engine_getter(), scope=scope,
+                                                     owner=operation) as session:
+                    return func(*args, session=session, **kwargs)
+
+            return run_with_retries(unit, operation=operation, retries=retries,
+                                    backoff=backoff, max_backoff=max_backoff,
+                                    alert_webhook=alert_webhook)
         return wrapper
 
     return decorator

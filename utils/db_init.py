@@ -11,6 +11,8 @@ from flask_migrate import Migrate
 from sqlalchemy import Engine, create_engine, exc
 from sqlalchemy.pool import NullPool
 
+from utils.error_text import error_line
+
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
@@ -41,8 +43,8 @@ def verify_database(engine: Engine, directory: str = MIGRATIONS_DIR,
         with probe.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
     except exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise DatabaseNotReady(f"cannot connect to the database at {where}: {reason}") from error
+        raise DatabaseNotReady(f"cannot connect to the database at {where}: "
+                               f"{error_line(error)}") from error
     finally:
         if probe is not engine:
             probe.dispose()

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask
 
 from utils.background_db import BackgroundDatabase
+from utils.db_error_handler import backoff_delay
 from utils.db_operations import SystemLogOps
 
 LOGGER_NAME = __name__
@@ -63,7 +64,7 @@ class DatabaseLogHandler(logging.Handler):
         self._cycles = 0
         self._last_ok = True
         self._retry_at = 0.0
-        self._backoff = 0.0
+        self._failures = 0  # consecutive failed writes (the backoff grows with them)
 
     # --- producer side -------------------------------------------------------------------
     def emit(self, record: logging.LogRecord) -> None:
@@ -136,10 +137,11 @@ class DatabaseLogHandler(logging.Handler):
                 if not ok:
                     self._requeue(batch)
                     self._flush_requested = False
-                    self._backoff = min(self.max_backoff, max(0.5, self._backoff * 2))
-                    self._retry_at = time.monotonic() + self._backoff
+                    self._failures += 1
+                    self._retry_at = time.monotonic() + backoff_delay(
+                        self._failures, 0.5, self.max_backoff)
                 else:
-                    self._backoff = 0.0
+                    self._failures = 0
                     self._retry_at = 0.0
                 self._cond.notify_all()
                 if self._stopping and not ok:

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 from utils.database_access import backend_of, build_engine, engine_options
+from utils.error_text import error_line
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def terminate_idle_in_transaction(engine: Engine, older_than: float,
                     sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": row["pid"]}))
             except sa.exc.DBAPIError as exc:  # e.g. permission denied
                 entry["terminated"] = False
-                entry["error"] = str(exc.orig).strip().splitlines()[0][:200]
+                entry["error"] = error_line(exc, 200)
             results.append(entry)
     return results
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from models import MaintenanceRun, ProcessSnapshot, SystemLog
 from models.base import utcnow
+from utils.error_text import error_line
 from utils.operations.common import upsert
 
 
@@ -93,7 +94,6 @@ class HealthCheckOps:
             with engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            return {"ok": False, "error": reason[0][:300] if reason else type(exc).__name__,
+            return {"ok": False, "error": error_line(exc, 300),
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
         return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
