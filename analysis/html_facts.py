@@ -34,6 +34,7 @@ SECURITY_HEADERS = (
 )
 HIDDEN_TEXT_TAGS = ["script", "style", "noscript", "template"]
 _FOREIGN_ROOTS = {"svg", "math"}
+MAX_LINKS = 1000  # internal link targets kept per page (the link counts stay exact)
 
 
 def collapse(text: str | None) -> str:
@@ -180,7 +181,8 @@ def parse_html(body: bytes, content_type: str | None) -> LexborHTMLParser:
 
 
 def analyze_page(body: bytes, final_url: str, headers: list[tuple[str, str]]) -> dict:
-    """Facts of one HTML page (see module docstring); ``links`` lists internal targets in order."""
+    """Facts of one HTML page (see module docstring); ``links`` lists the first MAX_LINKS distinct
+    internal targets in order (``links_total`` counts them all)."""
     pairs = normalize_headers(headers)
     tree = parse_html(body or b"", _header(pairs, "content-type"))
     base_node = tree.css_first("base[href]")
@@ -210,7 +212,8 @@ def analyze_page(body: bytes, final_url: str, headers: list[tuple[str, str]]) ->
         "jsonld_types": jsonld_types(_jsonld_blocks(tree)),
         "technologies": detect_technologies(tree, pairs),
         "social_profiles": extract_social_profiles(resolved),
-        "links": links.targets,
+        "links": links.targets[:MAX_LINKS],
+        "links_total": len(links.targets),
     }
     text = _visible_text(tree)  # last: strips hidden elements from the tree
     facts["word_count"] = count_words(text)
