@@ -65,6 +65,8 @@ class Config:
     PAGE_BUDGET_SECONDS = _float("PAGE_BUDGET_SECONDS", 10.0)
     PAGE_POOL_MAX_CHILDREN = _int("PAGE_POOL_MAX_CHILDREN", 4)
     PAGE_MEMORY_LIMIT_MB = _int("PAGE_MEMORY_LIMIT_MB", 1024)
+    PAGE_ANALYSIS_TARGET = os.environ.get(  # module:function run in the child (tests swap it)
+        "PAGE_ANALYSIS_TARGET", "analysis.html_facts:analyze_page")
     ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
     FLOWER_BASIC_AUTH = os.environ.get("FLOWER_BASIC_AUTH", "")
     FLOWER_URL = os.environ.get("FLOWER_URL", "http://127.0.0.1:5555/")

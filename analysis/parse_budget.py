@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-WORK_BUDGET = 300_000_000  # about a second of parser work in the worst case
+WORK_BUDGET = 100_000_000  # about a third of a second of parser work in the worst case
 OPTION_WEIGHT = 3  # each <option> of a <select> costs about this much per earlier option
 
 # A tag, and (looking no further than the next "<") whether it ends with "/>".

@@ -19,7 +19,8 @@ def configure(config: dict[str, Any]) -> None:
     """Budget, size and memory cap of this process's pool, from the config."""
     configure_default(budget_seconds=config["PAGE_BUDGET_SECONDS"],
                       max_children=config["PAGE_POOL_MAX_CHILDREN"],
-                      memory_limit_mb=config["PAGE_MEMORY_LIMIT_MB"])
+                      memory_limit_mb=config["PAGE_MEMORY_LIMIT_MB"],
+                      target=config["PAGE_ANALYSIS_TARGET"])
 
 
 @worker_shutting_down.connect(weak=False)

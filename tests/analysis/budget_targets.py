@@ -32,3 +32,15 @@ def hog(body: bytes, final_url: str, headers: list) -> dict:
 
 def fail(body: bytes, final_url: str, headers: list) -> dict:
     raise ValueError("bad page")
+
+
+MARKER = b"SPIN-FOREVER"
+
+
+def spin_on_marker(body: bytes, final_url: str, headers: list) -> dict:
+    """The real analysis, except that a page holding MARKER never finishes."""
+    from analysis.html_facts import analyze_page
+
+    if MARKER in body:
+        spin(body, final_url, headers)
+    return analyze_page(body, final_url, headers)
