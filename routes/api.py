@@ -24,6 +24,7 @@ from routes.api_exports import csv_export, export_filename, json_export
 from routes.api_serializers import batch_body, event_body, iso, site_body
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
+from routes.page_lists import MAX_PAGE_LIST_SIZE, PAGE_LIST_SIZE, site_pages
 from utils.batch_input import validate_batch
 from utils.db_operations import (
     BatchOps,
@@ -198,4 +199,10 @@ def get_site(site_id: int):
     site = SiteOps.get_for_user(db.session, check_id(site_id, "site"), api_user().id)
     if site is None:
         raise not_found("site")
-    return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))
+    number = _query_int("page", 1, 1, 1_000_000)
+    size = _query_int("per_page", PAGE_LIST_SIZE, 1, MAX_PAGE_LIST_SIZE)
+    listing = site_pages(db.session, site.id, number, size)  # one window, never every record
+    body = site_body(site, [])
+    body["pages"] = listing.pop("items")
+    body.update({f"pages_{key}": value for key, value in listing.items()})
+    return jsonify(body)

@@ -115,6 +115,7 @@ SCHEMAS: dict[str, Any] = {
         "response_time_ms": {"type": ["number", "null"]},
         "error": {"type": ["string", "null"]},
         "issues": {"type": "array", "items": {"type": "string", "enum": ISSUE_CODES}},
+        "truncated": BOOL,
     }),
     "Site": _obj({
         "id": INT, "batch_id": INT, "url": STRING,
@@ -123,6 +124,8 @@ SCHEMAS: dict[str, Any] = {
         "report": _nullable(_ref("Report")),
         "scores": _nullable(_ref("Scores")),
         "pages": {"type": "array", "items": _ref("Page")},
+        "pages_total": COUNT, "pages_page": INT, "pages_per_page": INT, "pages_last": INT,
+        "pages_next": {"type": ["integer", "null"]},
     }),
     "Event": _obj({"id": INT, "kind": STRING, "message": STRING,
                    "site_id": {"type": ["integer", "null"]},
@@ -227,8 +230,11 @@ def _paths() -> dict[str, Any]:
             "responses": _responses(200, _json("Export", "JSON file"), 401, 404)}},
         "/api/v1/sites/{site_id}": {"get": {
             "operationId": "getSite", "summary": "A site's report and crawled pages",
-            "parameters": [_id("site_id", "site")],
-            "responses": _responses(200, _json("Site", "The site"), 401, 404)}},
+            "parameters": [_id("site_id", "site"),
+                           _query("page", "page of the pages list (see pages_next)", 1,
+                                  1_000_000),
+                           _query("per_page", "pages per page (default 50)", 1, 200)],
+            "responses": _responses(200, _json("Site", "The site"), 400, 401, 404)}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {

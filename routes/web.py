@@ -22,7 +22,7 @@ from models import Batch, db
 from models.base import utcnow
 from routes.api_common import MAX_ID, enqueue_start
 from routes.api_exports import csv_export, export_filename, json_export
-from routes.api_serializers import pages_body
+from routes.page_lists import page_number, site_pages
 from routes.web_forms import ConfirmForm, NewBatchForm
 from routes.web_security import add_page_headers
 from routes.web_views import (
@@ -182,10 +182,10 @@ def site(site_id: int):
         found = SiteOps.get_for_user(db.session, site_id, current_user.id)
     if found is None:
         abort(404, "No such site among yours.")
-    pages = pages_body(PageOps.for_site(db.session, found.id))
+    listing = site_pages(db.session, found.id, page_number(request.args.get("page")))
     return render_template("sites/show.html", site=found, column=site_columns([found])[0],
-                           report=found.report or {}, scores=found.scores or {}, pages=pages,
-                           batch=found.batch)
+                           report=found.report or {}, scores=found.scores or {},
+                           pages=listing["items"], listing=listing, batch=found.batch)
 
 
 @bp.get("/batches/<int:batch_id>/export.csv")
