@@ -189,9 +189,16 @@ def analyze_page(body: bytes, final_url: str, headers: list[tuple[str, str]]) ->
     base = document_base(_attr(base_node, "href") if base_node else None, final_url)
 
     hrefs = [_attr(node, "href") or "" for node in tree.css("a[href]")]
-    links = summarize_links(hrefs, base, final_url)
+    resolved_by_href: dict[str, str | None] = {}
+
+    def resolve(href: str, against: str) -> str | None:  # each distinct href resolved once
+        if href not in resolved_by_href:
+            resolved_by_href[href] = resolve_http(href, against)
+        return resolved_by_href[href]
+
+    links = summarize_links(hrefs, base, final_url, resolve)
     mailtos = [clean_href(_attr(node, "href")) for node in tree.css("a[href], area[href]")]
-    resolved = [url for url in (resolve_http(clean_href(h), base) for h in hrefs) if url]
+    resolved = [url for url in (resolve(clean_href(h), base) for h in hrefs) if url]
     images, images_missing_alt = _images(tree)
     h1 = [collapse(node.text(deep=True)) for node in tree.css("h1")]
 
