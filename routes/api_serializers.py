@@ -65,6 +65,8 @@ def page_issues(records: list[dict], titles: Counter | None = None) -> list[list
         status = record.get("status_code")
         if isinstance(status, int) and 400 <= status <= 599 and not record.get("is_homepage"):
             codes.append("broken_link")
+        if str(record.get("error") or "").startswith("parse_budget_exceeded"):
+            codes.append("parse_budget_exceeded")
         if record.get("analysed"):
             facts = _facts(record)
             h1 = facts.get("h1") if isinstance(facts.get("h1"), list) else []

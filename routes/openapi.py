@@ -14,7 +14,8 @@ MAX_ID = 2**31 - 1
 BATCH_STATUSES = ["pending", "running", "completed", "partial", "failed", "cancelled"]
 SITE_STATUSES = ["pending", "running", "completed", "failed"]
 ISSUE_CODES = ["missing_title", "missing_description", "duplicate_title", "missing_h1",
-               "multiple_h1", "images_missing_alt", "broken_link", "slow_page"]
+               "multiple_h1", "images_missing_alt", "broken_link", "slow_page",
+               "parse_budget_exceeded"]
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -8,11 +8,12 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
 
-from models import Site
+from models import Batch, Site
 from tasks.analysis_tasks import start_batch
 from tests.analysis.budget_targets import MARKER
 from tests.factories import UserFactory
@@ -33,12 +34,15 @@ class HostileSite:
 
     def __init__(self, pages: dict[str, bytes]) -> None:
         compressed = {path: gzip.compress(body, 9) for path, body in pages.items()}
+        self.hits: Counter[str] = Counter()
+        hits = self.hits
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_args) -> None:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
+                hits[self.path] += 1
                 body = compressed.get(self.path.split("?", 1)[0])
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -179,3 +183,27 @@ def test_prefork_workers_enforce_the_budget_too(app, committed, test_settings):
         finally:
             output = stop_worker(worker)
     assert "(prefork)" in output and "Traceback" not in output, output
+
+
+def test_cancel_stops_the_crawl_within_the_budget(app, committed, test_settings):
+    """The analysis in progress ends at the budget at the latest; the crawl stops there."""
+    home = b"<title>home</title>" + b"".join(b"<a href='/s%d'>s</a>" % i for i in range(1, 6))
+    pages = {"/": home, **{f"/s{i}": SPIN for i in range(1, 6)}}
+    with HostileSite(pages) as site:
+        worker = start_worker(test_settings, env={"PAGE_BUDGET_SECONDS": "4", **SPIN_TARGET})
+        try:
+            batch_id = submit(committed, [site.url], max_pages=6)
+            wait_for(lambda: site.hits["/s1"] == 1, 30, "the first spinning page", worker)
+            committed.rollback()
+            assert BatchOps.cancel(committed, committed.get(Batch, batch_id))
+            committed.commit()
+            cancelled = time.monotonic()
+            wait_for(lambda: not children_of(worker.pid), 4 + 10, "the analysis to end", worker)
+            assert time.monotonic() - cancelled < 4 + 10
+            time.sleep(1)
+            assert site.hits["/s2"] == 0  # nothing fetched after the cancel was seen
+            [row] = sites_of(committed, batch_id).values()
+            assert row.status == "failed" and row.error == "cancelled"
+        finally:
+            output = stop_worker(worker)
+    assert "Traceback" not in output, output
