@@ -108,6 +108,8 @@ def _child_main(conn: Connection, memory_limit_bytes: int, target: str) -> None:
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _BOOT = "import sys; from analysis.page_budget import child_entry; child_entry(sys.argv[1:])"
+_CHILD_ENV = frozenset({"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE",
+                        "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8"})
 
 
 def child_entry(argv: list[str]) -> None:
@@ -122,8 +124,10 @@ class _Child:
 
     def __init__(self, memory_limit_bytes: int, target: str) -> None:
         ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        # The child parses hostile input: it gets no secrets (database URL, keys) in its env.
+        env = {key: value for key, value in os.environ.items() if key in _CHILD_ENV}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, str(theirs.fileno()), str(memory_limit_bytes),
@@ -258,7 +262,7 @@ class PagePool:
         if os.getpid() != self.pid:
             return  # an inherited copy: the children belong to the parent
         if not self._cond.acquire(timeout=2):
-            return
+            return  # busy callers see ``closed`` within POLL_SECONDS and kill their child
         try:
             idle, self._idle = self._idle, []
             busy = list(self._busy) if abort else []

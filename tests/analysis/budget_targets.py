@@ -44,3 +44,7 @@ def spin_on_marker(body: bytes, final_url: str, headers: list) -> dict:
     if MARKER in body:
         spin(body, final_url, headers)
     return analyze_page(body, final_url, headers)
+
+
+def environment(body: bytes, final_url: str, headers: list) -> dict:
+    return {"keys": sorted(os.environ)}

@@ -195,3 +195,10 @@ def test_no_tag_soup_runs_past_the_budget_uncut(fuzz_pool_fixture, prefix, unit,
     except ParseBudgetExceeded:
         pass
     assert time.monotonic() - started < FUZZ_BUDGET + 5
+
+
+def test_children_get_no_secrets_in_their_environment(pools, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://user:secret@127.0.0.1/x")
+    monkeypatch.setenv("SECRET_KEY", "very-secret")
+    keys = pools(target=f"{TARGETS}:environment").analyse(b"", URL, [])["keys"]
+    assert "DATABASE_URL" not in keys and "SECRET_KEY" not in keys and "PYTHONPATH" in keys
