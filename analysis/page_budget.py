@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -78,6 +79,19 @@ def _resolve(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this child when its parent dies (a killed worker leaves no analysis
+    running); elsewhere the child still exits at EOF once its analysis ends."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def _child_main(conn: Connection, memory_limit_bytes: int, target: str) -> None:
     """Serve (body, final_url, headers) -> ("ok", facts) | ("error", kind, message) until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle
@@ -113,9 +127,25 @@ _CHILD_ENV = frozenset({"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE",
 
 
 def child_entry(argv: list[str]) -> None:
-    """Entry point of a child interpreter: ``FD MEMORY_LIMIT_BYTES TARGET``."""
-    fd, memory_limit_bytes, target = int(argv[0]), int(argv[1]), argv[2]
+    """Entry point of a child interpreter: ``FD MEMORY_LIMIT_BYTES TARGET PARENT_PID``."""
+    fd, memory_limit_bytes, target, parent = int(argv[0]), int(argv[1]), argv[2], int(argv[3])
+    _die_with_parent(parent)
     _child_main(Connection(fd), memory_limit_bytes, target)
+
+
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(argv: list[str], **options: Any) -> subprocess.Popen:
+    """Popen from one long-lived thread: Linux's parent-death signal follows the thread that
+    forked, so children must not be started by a thread that may end before the process."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="page-analysis-spawner")
+        spawner = _SPAWNER
+    return spawner.submit(subprocess.Popen, argv, **options).result()
 
 
 class _Child:
@@ -129,9 +159,9 @@ class _Child:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
         try:
-            self.process = subprocess.Popen(
+            self.process = _spawn(
                 [sys.executable, "-c", _BOOT, str(theirs.fileno()), str(memory_limit_bytes),
-                 target],
+                 target, str(os.getpid())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=_ROOT, env=env)
         finally:
             theirs.close()
@@ -338,8 +368,9 @@ def analyse_page_budgeted(body: bytes, final_url: str, headers: Headers, *,
 
 def _forget_after_fork() -> None:
     """In a forked child: the parent's pool, its pipes and its children are not ours."""
-    global _DEFAULT, _LOCK
+    global _DEFAULT, _LOCK, _SPAWNER, _SPAWNER_LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
+    _SPAWNER, _SPAWNER_LOCK = None, threading.Lock()  # its thread did not survive the fork
     pool, _DEFAULT = _DEFAULT, None
     if pool is None:
         return
