@@ -162,7 +162,8 @@ class _Child:
             self.process = _spawn(
                 [sys.executable, "-c", _BOOT, str(theirs.fileno()), str(memory_limit_bytes),
                  target, str(os.getpid())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, cwd=_ROOT, env=env)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, cwd=_ROOT, env=env)
         finally:
             theirs.close()
         self.pid = self.process.pid

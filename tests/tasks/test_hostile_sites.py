@@ -207,3 +207,24 @@ def test_cancel_stops_the_crawl_within_the_budget(app, committed, test_settings)
         finally:
             output = stop_worker(worker)
     assert "Traceback" not in output, output
+
+
+def test_a_killed_worker_leaves_no_analysis_running(app, committed, test_settings):
+    with HostileSite({"/": SPIN}) as site:
+        worker = start_worker(test_settings, env={"PAGE_BUDGET_SECONDS": "600", **SPIN_TARGET})
+        try:
+            batch_id = submit(committed, [site.url], max_pages=1)
+            wait_for(lambda: len(children_of(worker.pid)) == 1, 30, "the analysis", worker)
+            [child] = children_of(worker.pid)
+            os.kill(worker.pid, signal.SIGKILL)  # the worker only, not its process group
+            worker.wait(10)
+            deadline = time.monotonic() + 10
+            while alive(child) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            orphan = alive(child)
+            if orphan:
+                os.kill(child, signal.SIGKILL)  # it would hold the worker's output pipe open
+            assert not orphan  # no analysis left spinning on the hostile page
+            assert [s.status for s in sites_of(committed, batch_id).values()] == ["running"]
+        finally:
+            stop_worker(worker)
