@@ -83,6 +83,12 @@ class Config:
     FETCH_PER_ORIGIN = _int("FETCH_PER_ORIGIN", 1)  # requests in flight per origin
     FETCH_TOTAL_TIMEOUT = _float("FETCH_TOTAL_TIMEOUT", 20.0)
     FETCH_MAX_BODY_BYTES = _int("FETCH_MAX_BODY_BYTES", 5 * 1024 * 1024)
+    # Each page is analysed in a child process killed past this budget (analysis/page_budget).
+    PAGE_BUDGET_SECONDS = _float("PAGE_BUDGET_SECONDS", 10.0)
+    PAGE_POOL_MAX_CHILDREN = _int("PAGE_POOL_MAX_CHILDREN", 4)
+    PAGE_MEMORY_LIMIT_MB = _int("PAGE_MEMORY_LIMIT_MB", 1024)
+    PAGE_ANALYSIS_TARGET = os.environ.get(  # module:function run in the child (tests swap it)
+        "PAGE_ANALYSIS_TARGET", "analysis.html_facts:analyze_page")
     ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
     ALERT_TIMEOUT_SECONDS = _float("ALERT_TIMEOUT_SECONDS", 5.0)
     ALERT_RATE_LIMIT_SECONDS = _float("ALERT_RATE_LIMIT_SECONDS", 300.0)  # identical alerts

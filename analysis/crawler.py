@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from analysis.fetcher import Fetcher, FetchResult, is_html_type
-from analysis.html_facts import analyze_page
+from analysis.page_budget import AnalysisAborted, ParseBudgetExceeded, analyse_page_budgeted
 from analysis.politeness import Politeness
 from analysis.robots import RobotsPolicy, fetch_robots
 from analysis.sitemap import SitemapLimits, collect_sitemaps
@@ -210,8 +210,13 @@ class _Crawl:
         if result.body_skipped or not result.is_html:
             record["error"] = f"not HTML ({(result.content_type or '').split(';')[0].strip()})"
             return
-        try:
-            record["facts"] = analyze_page(result.body, result.final_url, result.headers)
+        try:  # in a child process, killed when over its time budget
+            record["facts"] = analyse_page_budgeted(result.body, result.final_url, result.headers)
+        except ParseBudgetExceeded as exc:
+            record["error"] = str(exc)  # starts with the issue code "parse_budget_exceeded"
+            return
+        except AnalysisAborted:
+            raise
         except Exception as exc:  # a page we cannot analyse must not end the crawl
             log.exception("analysis failed for %s", result.final_url)
             record["error"] = f"analysis failed: {type(exc).__name__}"
@@ -382,7 +387,9 @@ def crawl_site(
     """Crawl ``start_url``'s site: at most ``max_pages`` analysed pages, homepage included.
 
     Raises SiteFailed when the homepage cannot be analysed (4xx/5xx, too large, timeout,
-    redirect loop, refused address, network error, not HTML). ``should_stop`` is polled before
+    redirect loop, refused address, network error, not HTML, analysis over its time budget).
+    Each page is analysed under the budget of :mod:`analysis.page_budget`; a page over it is
+    recorded with the error ``parse_budget_exceeded: ...``. ``should_stop`` is polled before
     each request; when it answers True the crawl ends early with ``stopped=True``. Records
     that did not yield a page (4xx/5xx, robots-blocked, not HTML) are capped at
     ``max_other_records`` (default ``max(20, 2 * max_pages)``).
@@ -418,4 +425,8 @@ def crawl_site(
         max_other_records=max_other_records,
         http_fallback=http_fallback,
     )
-    return crawl.run()
+    try:
+        return crawl.run()
+    except AnalysisAborted:  # the worker is shutting down: stop as if asked to
+        crawl.result.stopped = True
+        return crawl.result

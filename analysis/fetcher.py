@@ -39,7 +39,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 class SlotProvider(Protocol):
     """What the fetcher needs of a politeness object."""
 
-    def slot(self, url: str) -> AbstractContextManager[None]: ...
+    def slot(self, url: str, address: str | None = None) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,8 @@ class Fetcher:
         while True:
             if self._before_request is not None:
                 self._before_request(url)
-            gate = politeness.slot(url) if politeness is not None else nullcontext()
+            gate = (politeness.slot(url, self._gate_address(url)) if politeness is not None
+                    else nullcontext())
             with gate:
                 hop = self._request(url, reader, want_body)
             if hop.status != 429 or attempts >= self.config.max_429_retries:
@@ -306,6 +307,20 @@ class Fetcher:
             attempts += 1
             log.info("429 from %s, retrying in %.1f s", url, wait)
             self._sleep(wait)
+
+    def _gate_address(self, url: str) -> str | None:
+        """Where ``url``'s connection will go, so hostnames of one server share a gate."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            return str(parse_ip(host))
+        except AddressParseError:
+            pass
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+        return self.backend.gate_address(host, port)
 
     def _precheck(self, url: str) -> None:
         """Refuse literal addresses in any spelling before anything is sent."""

@@ -22,6 +22,8 @@ from analysis.ssrf import IPNetwork, judge_address
 _DEADLINE: ContextVar[float | None] = ContextVar("rivalscope_fetch_deadline", default=None)
 
 Resolver = Callable[..., list[tuple[Any, ...]]]
+GATE_CACHE_SECONDS = 30.0
+GATE_CACHE_SIZE = 4096
 
 
 class BlockedAddress(Exception):
@@ -87,6 +89,26 @@ class GuardedBackend(httpcore.SyncBackend):
     ) -> None:
         self.allow_networks = tuple(allow_networks)
         self._resolve = resolver
+        self._gate_addresses: dict[tuple[str, int], tuple[str | None, float]] = {}
+
+    def gate_address(self, host: str, port: int) -> str | None:
+        """The address a connection to ``host:port`` goes to first (the first allowed one),
+        for the politeness gate; None when none resolves or is allowed. Cached briefly."""
+        key = (host.lower(), port)
+        cached = self._gate_addresses.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            addresses = self._addresses(host, port)
+        except httpcore.ConnectError:
+            addresses = []
+        address = next((a for a in addresses if judge_address(a, self.allow_networks) is None),
+                       None)
+        if len(self._gate_addresses) > GATE_CACHE_SIZE:
+            self._gate_addresses.clear()
+        self._gate_addresses[key] = (address, now + GATE_CACHE_SECONDS)
+        return address
 
     def _addresses(self, host: str, port: int) -> list[str]:
         try:

@@ -34,6 +34,7 @@ SECURITY_HEADERS = (
 )
 HIDDEN_TEXT_TAGS = ["script", "style", "noscript", "template"]
 _FOREIGN_ROOTS = {"svg", "math"}
+MAX_LINKS = 1000  # internal link targets kept per page (the link counts stay exact)
 
 
 def collapse(text: str | None) -> str:
@@ -180,16 +181,24 @@ def parse_html(body: bytes, content_type: str | None) -> LexborHTMLParser:
 
 
 def analyze_page(body: bytes, final_url: str, headers: list[tuple[str, str]]) -> dict:
-    """Facts of one HTML page (see module docstring); ``links`` lists internal targets in order."""
+    """Facts of one HTML page (see module docstring); ``links`` lists the first MAX_LINKS distinct
+    internal targets in order (``links_total`` counts them all)."""
     pairs = normalize_headers(headers)
     tree = parse_html(body or b"", _header(pairs, "content-type"))
     base_node = tree.css_first("base[href]")
     base = document_base(_attr(base_node, "href") if base_node else None, final_url)
 
     hrefs = [_attr(node, "href") or "" for node in tree.css("a[href]")]
-    links = summarize_links(hrefs, base, final_url)
+    resolved_by_href: dict[str, str | None] = {}
+
+    def resolve(href: str, against: str) -> str | None:  # each distinct href resolved once
+        if href not in resolved_by_href:
+            resolved_by_href[href] = resolve_http(href, against)
+        return resolved_by_href[href]
+
+    links = summarize_links(hrefs, base, final_url, resolve)
     mailtos = [clean_href(_attr(node, "href")) for node in tree.css("a[href], area[href]")]
-    resolved = [url for url in (resolve_http(clean_href(h), base) for h in hrefs) if url]
+    resolved = [url for url in (resolve(clean_href(h), base) for h in hrefs) if url]
     images, images_missing_alt = _images(tree)
     h1 = [collapse(node.text(deep=True)) for node in tree.css("h1")]
 
@@ -210,7 +219,8 @@ def analyze_page(body: bytes, final_url: str, headers: list[tuple[str, str]]) ->
         "jsonld_types": jsonld_types(_jsonld_blocks(tree)),
         "technologies": detect_technologies(tree, pairs),
         "social_profiles": extract_social_profiles(resolved),
-        "links": links.targets,
+        "links": links.targets[:MAX_LINKS],
+        "links_total": len(links.targets),
     }
     text = _visible_text(tree)  # last: strips hidden elements from the tree
     facts["word_count"] = count_words(text)

@@ -8,6 +8,7 @@ internal; mailto:, tel:, javascript:, data: (any non-http(s) scheme) are neither
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -88,8 +89,10 @@ class LinkSummary:
     targets: list[str] = field(default_factory=list)
 
 
-def summarize_links(hrefs: list[str], base: str, final_url: str) -> LinkSummary:
-    """Classify raw <a href> values (document order, duplicates kept) against the final URL."""
+def summarize_links(hrefs: list[str], base: str, final_url: str,
+                    resolve: Callable[[str, str], str | None] = resolve_http) -> LinkSummary:
+    """Classify raw <a href> values (document order, duplicates kept) against the final URL.
+    ``resolve`` is ``resolve_http`` or a caching wrapper of it."""
     summary = LinkSummary()
     own = host_port(final_url)
     try:
@@ -103,7 +106,7 @@ def summarize_links(hrefs: list[str], base: str, final_url: str) -> LinkSummary:
             target = own_page
             summary.internal += 1
         else:
-            target = resolve_http(href, base)
+            target = resolve(href, base)
             if target is None:
                 continue
             if own is not None and host_port(target) == own:

@@ -1,8 +1,13 @@
-"""Per-origin politeness: how many requests at once and how long between them.
+"""Per-server politeness: how many requests at once and how long between them.
 
 One :class:`Politeness` object is shared by every crawling thread of a worker process, so two
 sites on the same origin (scheme, host, port) never hammer it together, while different
 origins (two ports on one host are two origins) proceed independently.
+
+The gate's key is the origin with its host replaced by the address the fetcher connects to,
+when the fetcher passes it: two hostnames served by one address and port share one gate.
+A robots.txt crawl-delay stays per origin; a shared gate applies the largest delay among the
+origins that used it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class _OriginState:
     last_end: float | None = None
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    origins: set[Origin] = field(default_factory=set)
 
 
 class Politeness:
@@ -56,7 +62,9 @@ class Politeness:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._origins: dict[Origin, _OriginState] = {}
+        self._origins: dict[Origin, _OriginState] = {}  # by gate key
+        self._delays: dict[Origin, float] = {}  # crawl-delays by origin
+        self._key_of: dict[Origin, Origin] = {}  # origin -> the gate key it last used
 
     def _state(self, origin: Origin) -> _OriginState:
         state = self._origins.get(origin)
@@ -76,7 +84,25 @@ class Politeness:
             if st.users == 0 and now - max(st.last_used, st.next_start) > self.idle_expiry
         ]
         for key in stale:
-            del self._origins[key]
+            for origin in self._origins.pop(key).origins:
+                if self._key_of.get(origin) == key:
+                    del self._key_of[origin]
+                    self._delays.pop(origin, None)
+
+    def _delay_of(self, state: _OriginState) -> float:
+        return max([self.default_delay, *(self._delays.get(o, self.default_delay)
+                                          for o in state.origins)])
+
+    def _bind(self, origin: Origin, key: Origin) -> _OriginState:
+        """The gate ``key`` with ``origin`` attached (its crawl-delay then applies there)."""
+        state = self._state(key)
+        old = self._key_of.get(origin)
+        if old != key and old in self._origins:
+            self._origins[old].origins.discard(origin)
+        self._key_of[origin] = key
+        state.origins.add(origin)
+        state.delay = self._delay_of(state)
+        return state
 
     def set_crawl_delay(self, url_or_origin: str | Origin, seconds: float | None) -> float:
         """Apply a robots.txt crawl-delay to an origin; returns the delay now in force.
@@ -89,25 +115,28 @@ class Politeness:
         wanted = self.default_delay if seconds is None else float(seconds)
         effective = min(max(wanted, self.default_delay), self.max_delay)
         with self._lock:
-            state = self._state(origin)
-            state.delay = effective
+            self._delays[origin] = effective
+            state = self._bind(origin, self._key_of.get(origin, origin))
             if state.last_end is not None:
-                state.next_start = max(state.next_start, state.last_end + effective)
+                state.next_start = max(state.next_start, state.last_end + state.delay)
         return effective
 
     def delay_for(self, url_or_origin: str | Origin) -> float:
-        """The delay currently applied to an origin."""
+        """The delay currently applied to an origin (its gate's, when it shares one)."""
         origin = _as_origin(url_or_origin)
         with self._lock:
-            state = self._origins.get(origin)
-            return state.delay if state else self.default_delay
+            state = self._origins.get(self._key_of.get(origin, origin))
+            return state.delay if state else self._delays.get(origin, self.default_delay)
 
     @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        """Hold one of the origin's request slots, waiting first for its delay to pass."""
+    def slot(self, url: str, address: str | None = None) -> Iterator[None]:
+        """Hold one of the gate's request slots, waiting first for its delay to pass. The gate
+        is the origin's, or with ``address`` (where the request will connect) the gate of
+        (scheme, address, port), shared by every hostname on that address."""
         origin = _as_origin(url)
+        key = (origin[0], address.lower(), origin[2]) if address else origin
         with self._lock:
-            state = self._state(origin)
+            state = self._bind(origin, key)
             state.users += 1
         try:
             state.slots.acquire()
@@ -131,7 +160,8 @@ class Politeness:
                 state.users -= 1
 
     def origins(self) -> list[Origin]:
-        """Origins currently tracked (for monitoring and tests)."""
+        """Gate keys currently tracked (origins, or (scheme, address, port); for monitoring
+        and tests)."""
         with self._lock:
             return list(self._origins)
 

@@ -28,6 +28,7 @@ ISSUE_CODES = (
     "images_missing_alt",
     "broken_link",
     "slow_page",
+    "parse_budget_exceeded",
 )
 REPORT_KEYS = (
     "final_url", "status_code", "redirect_chain", "response_time_ms", "page_bytes", "https",
@@ -127,6 +128,10 @@ def count_issues(records: list[dict], pages: list[dict]) -> list[dict]:
         and 400 <= _int(r.get("status_code")) <= 599
     }
     counts["broken_link"] = len(broken)
+    counts["parse_budget_exceeded"] = len({
+        r.get("url") for r in records
+        if isinstance(r, dict) and str(r.get("error") or "").startswith("parse_budget_exceeded")
+    })
     return [{"code": code, "count": counts[code]} for code in ISSUE_CODES if counts[code] > 0]
 
 

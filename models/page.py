@@ -22,4 +22,5 @@ class Page(TimestampMixin, db.Model):
     status_code: Mapped[int | None]
     analysed: Mapped[bool] = mapped_column(default=False)
     is_homepage: Mapped[bool] = mapped_column(default=False)
+    truncated: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     record: Mapped[dict[str, Any]]

@@ -25,13 +25,13 @@ from routes.api_common import (
 from routes.api_serializers import batch_body, comparison_body, event_body, iso, site_body
 from routes.csrf import csrf
 from routes.openapi import openapi_document as build_openapi
+from routes.page_lists import MAX_PAGE_LIST_SIZE, PAGE_LIST_SIZE, site_pages
 from utils.auth import check_credentials
 from utils.batch_input import validate_batch, validate_own_url
 from utils.db_operations import (
     BatchOps,
     ComparisonOps,
     EventOps,
-    PageOps,
     ReportOps,
     SiteOps,
     UserOps,
@@ -193,7 +193,7 @@ def get_site(site_id: int):
     site = SiteOps.get_for_user(db.session, check_id(site_id, "site"), api_user().id)
     if site is None:
         raise not_found("site")
-    return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))
+    return jsonify(_site_with_pages(site))
 
 
 @bp.patch("/sites/<int:site_id>")
@@ -213,4 +213,16 @@ def rename_site(site_id: int):
                        {"name": f"at most {SiteNameOps.MAX_LENGTH} characters"})
     SiteNameOps.rename(db.session, site, name)
     db.session.commit()
-    return jsonify(site_body(site, PageOps.for_site(db.session, site.id)))
+    return jsonify(_site_with_pages(site))
+
+
+def _site_with_pages(site) -> dict:
+    """The site's body with one window of its pages (``?page=``, ``?per_page=``), never
+    every record of a large site."""
+    number = _query_int("page", 1, 1, 1_000_000)
+    size = _query_int("per_page", PAGE_LIST_SIZE, 1, MAX_PAGE_LIST_SIZE)
+    listing = site_pages(db.session, site.id, number, size)
+    body = site_body(site, [])
+    body["pages"] = listing.pop("items")
+    body.update({f"pages_{key}": value for key, value in listing.items()})
+    return body

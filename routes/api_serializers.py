@@ -67,16 +67,20 @@ def _facts(record: dict) -> dict:
     return facts if isinstance(facts, dict) else {}
 
 
-def page_issues(records: list[dict]) -> list[list[str]]:
-    """Issue codes of each page record, using the report's codes (DESIGN.md ``issues``)."""
-    titles = Counter(_facts(r).get("title") for r in records
-                     if r.get("analysed") and isinstance(_facts(r).get("title"), str))
+def page_issues(records: list[dict], titles: Counter | None = None) -> list[list[str]]:
+    """Issue codes of each page record, using the report's codes (DESIGN.md ``issues``).
+    ``titles`` counts the site's titles when ``records`` are only a window of its pages."""
+    if titles is None:
+        titles = Counter(_facts(r).get("title") for r in records
+                         if r.get("analysed") and isinstance(_facts(r).get("title"), str))
     result = []
     for record in records:
         codes: list[str] = []
         status = record.get("status_code")
         if isinstance(status, int) and 400 <= status <= 599 and not record.get("is_homepage"):
             codes.append("broken_link")
+        if str(record.get("error") or "").startswith("parse_budget_exceeded"):
+            codes.append("parse_budget_exceeded")
         if record.get("analysed"):
             facts = _facts(record)
             h1 = facts.get("h1") if isinstance(facts.get("h1"), list) else []
@@ -99,10 +103,10 @@ def page_issues(records: list[dict]) -> list[list[str]]:
     return result
 
 
-def pages_body(pages: list[Page]) -> list[dict[str, Any]]:
-    """Every fetched page of a site, in crawl order, with its own issues."""
+def pages_body(pages: list[Page], titles: Counter | None = None) -> list[dict[str, Any]]:
+    """Fetched pages of a site, in crawl order, with their own issues."""
     records = [page.record if isinstance(page.record, dict) else {} for page in pages]
-    issues = page_issues(records)
+    issues = page_issues(records, titles)
     body = []
     for page, record, codes in zip(pages, records, issues, strict=True):
         facts = _facts(record)
@@ -117,6 +121,7 @@ def pages_body(pages: list[Page]) -> list[dict[str, Any]]:
             "error": record.get("error"),
             "linked_from": record.get("linked_from"),
             "issues": codes,
+            "truncated": bool(getattr(page, "truncated", False)),
         })
     return body
 

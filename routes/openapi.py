@@ -15,7 +15,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH_STATUSES = ["pending", "running", "completed", "partial", "failed", "cancelled"]
 SITE_STATUSES = ["pending", "running", "completed", "failed", "cancelled"]
 ISSUE_CODES = ["missing_title", "missing_description", "duplicate_title", "missing_h1",
-               "multiple_h1", "images_missing_alt", "broken_link", "slow_page"]
+               "multiple_h1", "images_missing_alt", "broken_link", "slow_page",
+               "parse_budget_exceeded"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -139,6 +140,7 @@ SCHEMAS: dict[str, Any] = {
         "linked_from": {"type": ["string", "null"],
                         "description": "the first crawled page that links here"},
         "issues": {"type": "array", "items": {"type": "string", "enum": ISSUE_CODES}},
+        "truncated": BOOL,
     }, ["url", "final_url", "status_code", "analysed", "is_homepage", "title",
         "response_time_ms", "error", "issues"]),
     "Site": _obj({
@@ -148,6 +150,8 @@ SCHEMAS: dict[str, Any] = {
         "report": _nullable(_ref("Report")),
         "scores": _nullable(_ref("Scores")),
         "pages": {"type": "array", "items": _ref("Page")},
+        "pages_total": COUNT, "pages_page": INT, "pages_per_page": INT, "pages_last": INT,
+        "pages_next": {"type": ["integer", "null"]},
     }),
     "Event": _obj({"id": INT, "kind": STRING, "message": STRING,
                    "site_id": {"type": ["integer", "null"]},
@@ -375,8 +379,11 @@ def _paths() -> dict[str, Any]:
             "responses": _responses(200, _json("Export", "JSON file"), 401, 404)}},
         "/api/v1/sites/{site_id}": {
             "get": {"operationId": "getSite", "summary": "A site's report and crawled pages",
-                    "parameters": [_id("site_id", "site")],
-                    "responses": _responses(200, _json("Site", "The site"), 401, 404)},
+                    "parameters": [_id("site_id", "site"),
+                                   _query("page", "page of the pages list (see pages_next)",
+                                          1, 1_000_000),
+                                   _query("per_page", "pages per page (default 50)", 1, 200)],
+                    "responses": _responses(200, _json("Site", "The site"), 400, 401, 404)},
             "patch": {"operationId": "renameSite",
                       "summary": "Name the site (empty or null: the name its pages give)",
                       "parameters": [_id("site_id", "site")], "requestBody": _body("SiteName"),

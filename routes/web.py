@@ -21,8 +21,9 @@ from analysis.explain import issue_help, issue_label
 from models import Batch, db
 from models.base import utcnow
 from routes.api_common import MAX_ID, batch_quota_refusal, enqueue_start
-from routes.api_serializers import pages_body, site_name
+from routes.api_serializers import site_name
 from routes.batch_actions import cancel_batch, delete_batch, export_response
+from routes.page_lists import page_number, site_pages
 from routes.web_forms import ConfirmForm, NewBatchForm, RenameSiteForm
 from routes.web_views import (
     FINISHED,
@@ -39,7 +40,6 @@ from utils.db_operations import (
     BatchOps,
     ComparisonOps,
     EventOps,
-    PageOps,
     ReportOps,
     SiteOps,
 )
@@ -214,11 +214,12 @@ def site(site_id: int):
         found = SiteOps.get_for_user(db.session, site_id, current_user.id)
     if found is None:
         abort(404, "No such site among yours.")
-    pages = pages_body(PageOps.for_site(db.session, found.id))
+    listing = site_pages(db.session, found.id, page_number(request.args.get("page")))
     report = found.report or {}
     return render_template("sites/show.html", site=found, column=site_columns([found])[0],
-                           report=report, scores=found.scores or {}, pages=pages,
-                           batch=found.batch, rows=breakdown_view(report) if report else [],
+                           report=report, scores=found.scores or {}, pages=listing["items"],
+                           listing=listing, batch=found.batch,
+                           rows=breakdown_view(report) if report else [],
                            rename=RenameSiteForm(name=found.display_name or ""))
 
 

@@ -11,6 +11,7 @@ from celery import Celery
 from analysis.fetcher import FetchConfig, Fetcher
 from analysis.politeness import Politeness
 from analysis.ssrf import parse_allow_networks
+from tasks.page_pool import configure as configure_page_pool
 from utils.db_session_manager import SESSION_MANAGER
 
 _LOCK = threading.Lock()
@@ -23,7 +24,9 @@ class CrawlTools:
 
 
 def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
-    """A fetcher and a politeness gate configured from the Flask config."""
+    """A fetcher and a politeness gate configured from the Flask config (and the budget of
+    this process's page-analysis pool)."""
+    configure_page_pool(config)
     fetch_config = FetchConfig(
         allow_networks=tuple(parse_allow_networks(config.get("FETCH_ALLOW_NETWORKS", ""))),
         total_timeout=config["FETCH_TOTAL_TIMEOUT"],

@@ -11,6 +11,7 @@ from utils.operations.batches import (
     PageOps,
     SiteOps,
 )
+from utils.operations.pages import PageListOps
 from utils.operations.reporting import ReportOps
 from utils.operations.retention import RetentionOps
 from utils.operations.system import (
@@ -23,6 +24,6 @@ from utils.operations.users import UserOps
 
 __all__ = [
     "BatchOps", "ComparisonOps", "EventOps", "HealthCheckOps", "LeaseNotHeld",
-    "MaintenanceOps", "PageOps", "ReportOps", "RetentionOps", "SiteOps", "SnapshotOps",
-    "SystemLogOps", "UserOps",
+    "MaintenanceOps", "PageListOps", "PageOps", "ReportOps", "RetentionOps", "SiteOps",
+    "SnapshotOps", "SystemLogOps", "UserOps",
 ]

@@ -14,7 +14,7 @@ FACT_KEYS = {
     "security_headers", "title", "meta_description", "canonical", "lang", "has_viewport", "h1",
     "h2_count", "word_count", "internal_links", "external_links", "images",
     "images_missing_alt", "open_graph", "jsonld_types", "technologies", "emails",
-    "social_profiles", "links",
+    "social_profiles", "links", "links_total",
 }
 
 
@@ -404,3 +404,11 @@ def test_pathologically_deep_document_is_cut_before_parsing():
     assert len(truncate_for_parser(sneaky, budget=10_000_000)) < len(sneaky)
     # the facts of what precedes the cut survive
     assert facts(hostile)["word_count"] >= 2
+
+
+def test_link_list_is_capped_but_counts_stay_exact():
+    body = "".join(f"<a href='/p{i}'>p</a>" for i in range(3000)) + "<a href='/p1'>again</a>"
+    result = facts(page("", body))
+    assert len(result["links"]) == 1000 and result["links"][0] == URL.rstrip("/") + "/p0"
+    assert result["links_total"] == 3000
+    assert result["internal_links"] == 3001

@@ -1,14 +1,18 @@
-"""Per-origin politeness: delays and concurrency are per (scheme, host, port)."""
+"""Politeness: delays and concurrency per (scheme, host, port), and one gate for every
+hostname of one server address."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import pytest
 
+from analysis.fetcher import FetchConfig, Fetcher
+from analysis.guarded_network import GuardedBackend
 from analysis.politeness import Politeness
-from tests.analysis.conftest import html, make_fetcher
+from tests.analysis.conftest import LOOPBACK_V4, html, make_fetcher
 
 
 class FakeClock:
@@ -220,3 +224,75 @@ def test_fetching_one_port_while_another_port_is_held(servers):
     blocked.join(10)
     assert len(results) == 2 and results[1].error is None
     assert first.count("/") == 1 and second.count("/") == 1
+
+
+# --- one gate per server address -----------------------------------------------------------
+
+
+def test_two_hostnames_on_one_address_share_the_gate():
+    clock = FakeClock()
+    gate = Politeness(default_delay=2.0, clock=clock, sleep=clock.sleep)
+    with gate.slot("http://a.example/", "10.0.0.7"):
+        pass
+    with gate.slot("http://b.example/", "10.0.0.7"):  # another name, the same server
+        pass
+    with gate.slot("http://c.example/", "10.0.0.8"):  # another server: no wait
+        pass
+    assert clock.sleeps == [2.0]
+    assert sorted(gate.origins()) == [("http", "10.0.0.7", 80), ("http", "10.0.0.8", 80)]
+
+
+def test_a_crawl_delay_applies_to_the_shared_gate_and_only_to_it():
+    clock = FakeClock()
+    gate = Politeness(default_delay=0.5, max_delay=10, clock=clock, sleep=clock.sleep)
+    with gate.slot("http://a.example/robots.txt", "10.0.0.7"):
+        pass
+    assert gate.set_crawl_delay("http://a.example/", 3) == 3
+    with gate.slot("http://b.example/", "10.0.0.7"):
+        pass
+    assert gate.delay_for("http://b.example/") == 3
+    with gate.slot("http://b.example/x", "10.0.0.9"):  # b moved: a's delay stays behind
+        pass
+    assert gate.delay_for("http://b.example/") == 0.5
+    assert clock.sleeps == [3.0]
+
+
+def _blocked_while_held(gate, held_url, address, fetch) -> None:
+    results = []
+    with gate.slot(held_url, address):
+        thread = threading.Thread(target=lambda: results.append(fetch()))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # waits: the server's gate is held under another name
+    thread.join(10)
+    assert results and results[0].error is None, results
+
+
+def test_localhost_and_127_0_0_1_share_one_gate(servers):
+    site = servers.serve({"/": html("One server")})
+    gate = Politeness(default_delay=0.0)
+    port = site.port
+    with make_fetcher() as fetcher:
+        _blocked_while_held(gate, f"http://127.0.0.1:{port}/", "127.0.0.1",
+                            lambda: fetcher.fetch(f"http://localhost:{port}/", politeness=gate))
+    assert site.count("/") == 1
+
+
+def test_names_from_the_resolver_hook_share_one_gate(servers):
+    site = servers.serve({"/": html("One server")})
+    port = site.port
+
+    def resolver(host, port, type=0):  # noqa: A002 - getaddrinfo's keyword
+        assert host in ("alpha.test", "beta.test")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    fetcher = Fetcher(FetchConfig(allow_networks=LOOPBACK_V4, total_timeout=5.0),
+                      backend=GuardedBackend(LOOPBACK_V4, resolver=resolver))
+    gate = Politeness(default_delay=0.0)
+    with fetcher:
+        first = fetcher.fetch(f"http://alpha.test:{port}/", politeness=gate)
+        assert first.error is None
+        _blocked_while_held(gate, f"http://alpha.test:{port}/", "127.0.0.1",
+                            lambda: fetcher.fetch(f"http://beta.test:{port}/", politeness=gate))
+    assert gate.origins() == [("http", "127.0.0.1", port)]
+    assert site.count("/") == 2

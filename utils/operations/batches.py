@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import Batch, BatchEvent, Comparison, Page, Site
 from models.base import utcnow
 from utils.operations.common import upsert
+from utils.operations.pages import bounded_record
 
 FINISHED_SITE = ("completed", "failed")
 # How long a start_batch message may be in flight before the requeue sends another.
@@ -413,13 +414,14 @@ class PageOps:
 
     @staticmethod
     def store(session: Session, site_id: int, record: dict[str, Any], seq: int) -> None:
+        record, truncated = bounded_record(record)  # at most MAX_RECORD_BYTES of JSON
         upsert(session, Page.__table__, [{
             "site_id": site_id, "seq": seq, "url": record["url"],
             "final_url": (record.get("final_url") or "")[:2048] or None,
             "status_code": record.get("status_code"),
             "analysed": bool(record.get("analysed")),
             "is_homepage": bool(record.get("is_homepage")), "record": record,
-            "created_at": utcnow()}], keys=["site_id", "url"])
+            "truncated": truncated, "created_at": utcnow()}], keys=["site_id", "url"])
 
     @staticmethod
     def records(session: Session, site_id: int) -> list[dict[str, Any]]:
