@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from models import Page
+from utils.storable import dumps_storable
 
 MAX_RECORD_BYTES = 256 * 1024
 _LIST_STEPS = (200, 50, 10, 0)
@@ -26,7 +26,8 @@ _TEXT_STEPS = (2000, 300)
 
 
 def _size(record: dict[str, Any]) -> int:
-    return len(json.dumps(record, ensure_ascii=False, default=str).encode("utf-8"))
+    """Bytes of the JSON actually stored (cleaned of what the database cannot hold)."""
+    return len(dumps_storable(record).encode("utf-8"))
 
 
 def _shrunk(value: Any, items: int, text: int) -> Any:
