@@ -233,6 +233,9 @@ def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:
         run.finish("failed", error="time limit exceeded while crawling")
         return "failed"
     if result.stopped:
+        # Cancelled (the site is no longer ours), or the worker is shutting down: hand the
+        # site back at once instead of making it wait for its lease to expire.
+        run.unit(lambda: SiteOps.release_lease(run.session, run.site_id, run.owner))
         return "stopped"
     report = build_report(result.records, result.robots, result.sitemap)
     run.finish("completed", report=report, scores=score_report(report))

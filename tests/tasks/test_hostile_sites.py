@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import sqlalchemy as sa
 
 from models import Batch, Site
-from tasks.analysis_tasks import start_batch
+from models.base import utcnow
+from tasks.analysis_tasks import requeue_stalled_sites, start_batch
 from tests.analysis.budget_targets import MARKER
 from tests.factories import UserFactory
 from tests.sites import LocalSite, SiteSpec
@@ -161,9 +162,14 @@ def test_warm_shutdown_stops_an_analysis_in_progress(app, committed, test_settin
             worker.wait(30)
             assert time.monotonic() - stopped < 30
             assert not alive(child)  # killed, not left behind
-            # Stopped, not failed: the site resumes later (when its lease expires).
+            # Stopped, not failed, and handed back: the next requeue resumes it at once
+            # (its lease was released, not left to expire).
             [row] = sites_of(committed, batch_id).values()
             assert row.status in ("running", "pending") and row.error is None
+            committed.rollback()
+            lease_until = committed.scalar(sa.select(Site.lease_until))
+            assert lease_until is None or lease_until <= utcnow()
+            assert requeue_stalled_sites.apply().get()["sites"] == [row.id]
         finally:
             output = stop_worker(worker)
     assert "Traceback" not in output, output

@@ -337,6 +337,15 @@ class SiteOps:
         return error
 
     @staticmethod
+    def release_lease(session: Session, site_id: int, owner: str) -> bool:
+        """End ``owner``'s lease now (the next requeue resumes the site); False if not held."""
+        return session.execute(
+            sa.update(Site).where(Site.id == site_id, Site.lease_owner == owner,
+                                  Site.status == "running")
+            .values(lease_until=utcnow())
+            .execution_options(synchronize_session=False)).rowcount == 1
+
+    @staticmethod
     def note_attempt_error(session: Session, site_id: int, owner: str, reason: str) -> None:
         """Remember why an attempt stopped (shown if the site finally gives up)."""
         session.execute(sa.update(Site).where(Site.id == site_id, Site.lease_owner == owner,
