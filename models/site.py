@@ -39,6 +39,9 @@ class Site(TimestampMixin, db.Model):
     scores: Mapped[dict[str, Any] | None]
     display_name: Mapped[str | None] = mapped_column(sa.String(200))  # given by the user
     is_own: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Typed without a scheme: https was assumed, and the crawl falls back to http when
+    # https cannot connect (as browsers do).
+    scheme_guessed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     batch: Mapped[Batch] = relationship(back_populates="sites")
 

@@ -101,7 +101,8 @@ def create_batch():
                        {**checked.errors, **own_errors})
     require_batch_quota(api_user().id)
     batch = BatchOps.create(db.session, api_user().id, checked.name, checked.urls,
-                            checked.max_pages, own_url=own_url)
+                            checked.max_pages, own_url=own_url,
+                            scheme_guessed=checked.scheme_guessed)
     db.session.commit()
     enqueue_start(batch.id)
     sites = ReportOps.sites(db.session, batch.id)

@@ -98,7 +98,8 @@ def new_batch():
                    else None)
         if checked.ok and not own_errors and refusal is None:
             batch = BatchOps.create(db.session, current_user.id, checked.name, checked.urls,
-                                    checked.max_pages, own_url=own_url)
+                                    checked.max_pages, own_url=own_url,
+                                    scheme_guessed=checked.scheme_guessed)
             db.session.commit()
             enqueue_start(batch.id)
             return redirect(url_for("web.batch", batch_id=batch.id))

@@ -78,6 +78,7 @@ class SiteRun:
         self.url: str = inputs.url
         self.batch_id: int = inputs.batch_id
         self.max_pages: int = inputs.max_pages
+        self.http_fallback: bool = bool(getattr(inputs, "scheme_guessed", False))
         self.lease_seconds: int = current_app.config["SITE_LEASE_SECONDS"]
         self.seq = 0
         self.calls = 0
@@ -167,6 +168,12 @@ def _acquire(task: Any, site_id: int, owner: str) -> int | str:
     chosen = _claim_fair_site(session, owner, lease, max_attempts, site_id)
     if chosen is not None:
         return chosen
+    if SiteOps.next_fair_site(session) is not None:
+        # Lost every race while work is still pending: a message is a slot of work and is
+        # never dropped, so ring again instead of leaving a site without one.
+        session.commit()
+        analyze_site.apply_async((site_id,), countdown=1)
+        return "rang again"
     gave_up = SiteOps.give_up_if_exhausted(session, site_id, owner, max_attempts, compare)
     session.commit()
     if gave_up:
@@ -193,16 +200,15 @@ def _begin(task: Any, site_id: int, owner: str) -> tuple[SiteRun, list[dict]]:
 
 def _claim_fair_site(session: Session, owner: str, lease: int, max_attempts: int,
                      preferred: int) -> int | None:
-    """Lease the next pending site in fair order (round-robin across users). A batch whose
-    start message is still queued is marked running first: batch, then site."""
-    for _ in range(5):  # another worker may take the chosen site first
+    """Lease the next pending site in fair order (round-robin across users). Its batch
+    stays as it is (its own start message marks it running), so no batch lock is taken
+    after the site's."""
+    for _ in range(5):  # another worker may take the chosen site first (SQLite)
         chosen = SiteOps.next_fair_site(session, preferred)
         if chosen is None:
             return None
-        site_id, batch_id = chosen
-        BatchOps.mark_running(session, batch_id)
-        if SiteOps.acquire_lease(session, site_id, owner, lease, max_attempts):
-            return site_id
+        if SiteOps.acquire_lease(session, chosen[0], owner, lease, max_attempts):
+            return chosen[0]
         session.commit()
     return None
 
@@ -225,7 +231,8 @@ def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:
     try:
         result = crawl_site(run.url, max_pages=run.max_pages, fetcher=tools.fetcher,
                             politeness=tools.politeness, done=done, on_record=run.store,
-                            should_stop=run.should_stop, on_event=run.on_event)
+                            should_stop=run.should_stop, on_event=run.on_event,
+                            http_fallback=run.http_fallback)
     except SiteFailed as failure:
         run.finish("failed", error=failure.reason)
         return "failed"

@@ -20,6 +20,7 @@ class BatchInput:
     urls: list[str] = field(default_factory=list)
     max_pages: int = DEFAULT_MAX_PAGES
     errors: dict[str, Any] = field(default_factory=dict)
+    scheme_guessed: set[str] = field(default_factory=set)  # typed without http(s)://
 
     @property
     def ok(self) -> bool:
@@ -69,6 +70,10 @@ def validate_batch(payload: Any, max_urls: int) -> BatchInput:
         if url not in seen:
             seen.add(url)
             result.urls.append(url)
+            if "://" not in raw:
+                result.scheme_guessed.add(url)
+        elif "://" in raw:
+            result.scheme_guessed.discard(url)  # typed with its scheme somewhere: no guess
     if bad:
         result.errors["urls"] = bad
     elif len(result.urls) > max_urls:

@@ -141,3 +141,26 @@ def test_batch_deleted_while_crawling_stops_cleanly(app, committed):
         worker.join(60)
     assert outcome["result"] == "lease lost"
     assert committed.scalar(sa.select(sa.func.count()).select_from(Page)) == 0
+
+
+def test_http_fallback_only_for_a_url_typed_without_scheme(app, committed):
+    """"127.0.0.1:port" is tried as https, then http (as browsers do); an explicit
+    https:// is what the user asked for, so it fails instead."""
+    from utils.batch_input import validate_batch
+
+    with LocalSite(SiteSpec(pages=1)) as site:
+        host = urlsplit(site.url).netloc
+        checked = validate_batch({"urls": [host, f"https://{host}/explicit"]}, 50)
+        assert checked.ok and checked.scheme_guessed == {f"https://{host}/"}
+        user = UserFactory()
+        batch = BatchOps.create(committed, user.id, "fallback", checked.urls, 2,
+                                scheme_guessed=checked.scheme_guessed)
+        BatchOps.mark_started(committed, batch.id, 600)
+        committed.commit()
+        results = [analyze_site.apply(args=[i]).get() for i in site_ids(committed, batch)]
+    assert results == ["completed", "failed"]
+    committed.expire_all()
+    guessed, explicit = committed.scalars(sa.select(Site).order_by(Site.position)).all()
+    assert guessed.report["scheme_fallback"]["to"] == f"http://{host}/"
+    assert guessed.report["final_url"].startswith("http://")
+    assert explicit.error

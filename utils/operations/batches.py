@@ -32,20 +32,21 @@ class BatchOps:
 
     @staticmethod
     def create(session: Session, user_id: int, name: str, urls: list[str], max_pages: int,
-               own_url: str | None = None, *, start_within: timedelta = START_WINDOW
-               ) -> Batch:
+               own_url: str | None = None, *, start_within: timedelta = START_WINDOW,
+               scheme_guessed: set[str] | frozenset[str] = frozenset()) -> Batch:
         """One transaction's worth of rows: the batch and its sites (bulk insert);
         ``own_url`` (one of ``urls``) marks the user's own site.
 
         The caller enqueues ``start_batch`` after the commit; ``start_within`` is how long the
-        requeue leaves that message alone before it sends another."""
+        requeue leaves that message alone before it sends another. ``scheme_guessed``: the
+        URLs typed without a scheme (https was assumed; the crawl may fall back to http)."""
         batch = Batch(user_id=user_id, name=name, max_pages=max_pages, total_urls=len(urls),
                       status="pending", enqueued_until=utcnow() + start_within)
         session.add(batch)
         session.flush()
         session.execute(sa.insert(Site), [
             {"batch_id": batch.id, "position": i, "url": url, "status": "pending",
-             "is_own": url == own_url}
+             "is_own": url == own_url, "scheme_guessed": url in scheme_guessed}
             for i, url in enumerate(urls)])
         EventOps.add(session, batch.id, "batch_created",
                      f"Batch created with {len(urls)} site{'' if len(urls) == 1 else 's'}")
@@ -162,13 +163,6 @@ class BatchOps:
         return site_ids
 
     @staticmethod
-    def mark_running(session: Session, batch_id: int) -> None:
-        """pending -> running (a site of it is about to start)."""
-        session.execute(sa.update(Batch).where(Batch.id == batch_id, Batch.status == "pending")
-                        .values(status="running", started_at=utcnow())
-                        .execution_options(synchronize_session=False))
-
-    @staticmethod
     def cancel(session: Session, batch: Batch) -> bool:
         """Cancel an unfinished batch: its unfinished sites become ``cancelled``.
 
@@ -260,12 +254,12 @@ class SiteOps:
     def crawl_inputs(session: Session, site_id: int) -> SimpleNamespace | None:
         """What a crawl needs, read once before it starts (no lazy loads later)."""
         row = session.execute(sa.select(Site.url, Site.batch_id, Batch.max_pages,
-                                        Site.attempts).join(Batch)
+                                        Site.attempts, Site.scheme_guessed).join(Batch)
                               .where(Site.id == site_id)).first()
         if row is None:
             return None
         return SimpleNamespace(url=row.url, batch_id=row.batch_id, max_pages=row.max_pages,
-                               attempts=row.attempts)
+                               attempts=row.attempts, scheme_guessed=row.scheme_guessed)
 
     @staticmethod
     def acquire_lease(session: Session, site_id: int, owner: str, seconds: int,
@@ -300,14 +294,19 @@ class SiteOps:
         running = (sa.select(Batch.user_id, sa.func.count().label("n"))
                    .select_from(Site).join(Batch, Batch.id == Site.batch_id)
                    .where(Site.status == "running").group_by(Batch.user_id).cte("running"))
-        row = session.execute(
-            sa.select(Site.id, Site.batch_id).join(Batch, Batch.id == Site.batch_id)
-            .outerjoin(running, running.c.user_id == Batch.user_id)
-            .where(Site.status == "pending", Batch.status.in_(("pending", "running")))
-            .order_by(sa.func.coalesce(running.c.n, 0),
-                      sa.case((Site.id == (preferred or 0), 0), else_=1),
-                      Batch.id, Site.position, Site.id)
-            .limit(1)).first()
+        query = (sa.select(Site.id, Site.batch_id).join(Batch, Batch.id == Site.batch_id)
+                 .outerjoin(running, running.c.user_id == Batch.user_id)
+                 .where(Site.status == "pending", Batch.status.in_(("pending", "running")))
+                 .order_by(sa.func.coalesce(running.c.n, 0),
+                           sa.case((Site.id == (preferred or 0), 0), else_=1),
+                           Batch.id, Site.position, Site.id)
+                 .limit(1))
+        if session.get_bind().dialect.name == "postgresql":
+            # Concurrent workers take different sites instead of queueing on one row (or on
+            # a row a cut-off host still holds). Only the site is locked: no batch lock is
+            # taken after it, so the lock order (batch, then site) holds.
+            query = query.with_for_update(of=Site, skip_locked=True)
+        row = session.execute(query).first()
         return (row.id, row.batch_id) if row else None
 
     @staticmethod
