@@ -239,6 +239,9 @@ class Lab:
             "FETCH_ALLOW_NETWORKS": f"{HOSTS['sites']}/32", "FETCH_DELAY_SECONDS": "0",
             "SITE_MAX_ATTEMPTS": "20", "SECRET_KEY": "lab-secret", "PYTHONUNBUFFERED": "1",
             "USER_MAX_RUNNING_SITES": "0", "USER_MAX_PAGES_PER_DAY": "1000000",
+            # A host cut off in the middle of a transaction keeps its row locks until the
+            # server ends the session: 10 s here (DEPLOY.md), not the default 60 s.
+            "DB_IDLE_IN_TX_TIMEOUT_MS": "10000",
         })
         env.update(extra)
         return env
@@ -382,7 +385,10 @@ class Lab:
             sh("ip", "netns", "delete", name, check=False)
         sh("ip", "link", "delete", BRIDGE, check=False)
         sh("umount", "/run/netns", check=False)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if os.environ.get("NETLAB_KEEP_LOGS"):
+            print(f"netlab: logs kept in {self.folder}")
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 TASK_RECEIVED = re.compile(r"pipeline\.analyze_site\[([0-9a-f-]{36})\] received")
