@@ -61,3 +61,7 @@ beat_schedule = {
         "schedule": 30.0,
     },
 }
+
+# Beat runs once: the active scheduler holds a lock in Redis (utils/beat_lock.py); another
+# beat process stands by and takes over when the holder dies.
+beat_scheduler = "utils.beat_lock:LockedPersistentScheduler"

@@ -104,6 +104,7 @@ class Config:
     # Direct (not pooled) URL for VACUUM behind PgBouncer; empty = DATABASE_URL.
     MAINTENANCE_DATABASE_URL = os.environ.get("MAINTENANCE_DATABASE_URL", "")
     SITE_LEASE_SECONDS = _int("SITE_LEASE_SECONDS", 900)
+    BEAT_LOCK_SECONDS = _int("BEAT_LOCK_SECONDS", 30)  # beat takeover: at most this + 1 s
     SITE_MAX_ATTEMPTS = _int("SITE_MAX_ATTEMPTS", 3)  # then the site fails: "gave up after N"
     # A network request while this thread holds a transaction: logged, or raised when strict.
     DB_NETWORK_GUARD_STRICT = os.environ.get("DB_NETWORK_GUARD_STRICT", "") == "1"

@@ -283,6 +283,8 @@ def analyze_site(self, site_id: int) -> str:
         target = acquired
         return _crawl(self, *_begin(self, target, owner))
     except LeaseLost:
+        log.warning("site %s: lease lost (taken over by another worker); write refused, "
+                    "stopping without writing", target)
         return "lease lost"
     except SQLAlchemyError as error:
         info = record_error(error, self.name)

@@ -13,6 +13,7 @@ from analysis.politeness import Politeness
 from analysis.ssrf import parse_allow_networks
 from tasks.page_pool import configure as configure_page_pool
 from utils.db_session_manager import SESSION_MANAGER
+from utils.redis_gate import RedisGate
 
 _LOCK = threading.Lock()
 
@@ -20,7 +21,7 @@ _LOCK = threading.Lock()
 @dataclass
 class CrawlTools:
     fetcher: Fetcher
-    politeness: Politeness
+    politeness: Politeness | RedisGate
 
 
 def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
@@ -32,15 +33,27 @@ def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
         total_timeout=config["FETCH_TOTAL_TIMEOUT"],
         max_body_bytes=config["FETCH_MAX_BODY_BYTES"],
     )
-    politeness = Politeness(concurrency=config["FETCH_PER_ORIGIN"],
-                            default_delay=config["FETCH_DELAY_SECONDS"],
-                            max_delay=config["FETCH_MAX_CRAWL_DELAY"])
+    politeness = politeness_gate(config)
     strict = bool(config.get("DB_NETWORK_GUARD_STRICT"))
 
     def no_transaction_open(url: str) -> None:
         SESSION_MANAGER.guard_network_io(url, strict=strict)
 
     return CrawlTools(Fetcher(fetch_config, before_request=no_transaction_open), politeness)
+
+
+def politeness_gate(config: dict[str, Any]) -> Politeness | RedisGate:
+    """The per-origin gate: shared through Redis when the broker is Redis (every worker on
+    every host), else per process (the embedded defaults)."""
+    settings = {"concurrency": config["FETCH_PER_ORIGIN"],
+                "default_delay": config["FETCH_DELAY_SECONDS"],
+                "max_delay": config["FETCH_MAX_CRAWL_DELAY"]}
+    url = config.get("CELERY_BROKER_URL", "")
+    if url.startswith(("redis://", "rediss://")):
+        return RedisGate(url, hold_seconds=config["FETCH_TOTAL_TIMEOUT"] * 2 + 10,
+                         prefix=f"rivalscope:gate:{config.get('CELERY_TASK_DEFAULT_QUEUE')}:",
+                         **settings)
+    return Politeness(**settings)
 
 
 def crawl_tools_for(celery: Celery) -> CrawlTools:
