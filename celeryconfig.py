@@ -32,9 +32,6 @@ accept_content = ["json"]
 timezone = "UTC"
 enable_utc = True
 
-# Beat: a schedule store that is replaced atomically and starts from any state of its file.
-beat_scheduler = "utils.beat_schedule:SafeScheduler"
-
 # Task modules imported explicitly so every worker knows every task.
 imports = ("tasks.analysis_tasks", "tasks.maintenance_tasks", "tasks.monitoring_tasks")
 
@@ -63,5 +60,6 @@ beat_schedule = {
 }
 
 # Beat runs once: the active scheduler holds a lock in Redis (utils/beat_lock.py); another
-# beat process stands by and takes over when the holder dies.
-beat_scheduler = "utils.beat_lock:LockedPersistentScheduler"
+# beat process stands by and takes over when the holder dies. Its schedule store is replaced
+# atomically and starts from any state of its file (utils/beat_schedule.py).
+beat_scheduler = "utils.beat_lock:LockedSafeScheduler"

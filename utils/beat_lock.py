@@ -24,6 +24,8 @@ from typing import Any
 import redis
 from celery.beat import PersistentScheduler
 
+from utils.beat_schedule import SafeScheduler
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 30.0
@@ -137,3 +139,8 @@ class BeatLockMixin:
 
 class LockedPersistentScheduler(BeatLockMixin, PersistentScheduler):
     """Celery's default scheduler (schedule file), active only while holding the lock."""
+
+
+class LockedSafeScheduler(BeatLockMixin, SafeScheduler):
+    """The project's beat scheduler: a schedule file that any state of it cannot break
+    (``utils.beat_schedule``), active only while holding the lock."""
