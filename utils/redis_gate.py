@@ -110,10 +110,14 @@ class RedisGate:
         self._set_delay = self.client.register_script(_SET_DELAY)
         self._last_log = 0.0
 
-    def _keys(self, origin: Origin) -> tuple[str, str, str]:
+    def _keys(self, origin: Origin, address: str | None = None) -> tuple[str, str, str]:
+        """(in flight, next start, delay). With ``address`` (where the request connects),
+        the slots and the next start belong to (scheme, address, port), shared by every
+        hostname on that server; the delay stays the origin's (its robots.txt)."""
         scheme, host, port = origin
         base = f"{self.prefix}{scheme}://{host}:{port}"
-        return f"{base}:flight", f"{base}:next", f"{base}:delay"
+        gate = f"{self.prefix}{scheme}://{address.lower()}:{port}" if address else base
+        return f"{gate}:flight", f"{gate}:next", f"{base}:delay"
 
     def _redis_down(self, error: Exception, what: str) -> None:
         now = time.monotonic()
@@ -144,16 +148,17 @@ class RedisGate:
         return int(value) / 1000 if value is not None else self.default_delay
 
     @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        """Hold one of the origin's slots (in Redis), waiting first for its delay to pass."""
+    def slot(self, url: str, address: str | None = None) -> Iterator[None]:
+        """Hold one of the gate's slots (in Redis), waiting first for its delay to pass: the
+        origin's gate, or with ``address`` the server's (see ``_keys``)."""
         origin = _as_origin(url)
-        keys = self._keys(origin)
+        keys = self._keys(origin, address)
         token = uuid.uuid4().hex
         try:
             wait_ms = self._reserve(keys, token)
         except redis.RedisError as error:
             self._redis_down(error, f"{origin[1]}:{origin[2]}")
-            with self.fallback.slot(url):
+            with self.fallback.slot(url, address):
                 yield
             return
         if wait_ms > 0:

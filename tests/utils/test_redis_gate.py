@@ -125,3 +125,40 @@ def test_workers_choose_the_gate_by_broker() -> None:
                       Politeness)
     gate = politeness_gate({**config, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"})
     assert isinstance(gate, RedisGate) and gate.prefix == "rivalscope:gate:celery:"
+
+
+@needs_redis
+def test_two_hostnames_on_one_server_share_the_gate(prefix):
+    """Keyed by the address the request connects to: while one hostname holds the only
+    slot, another hostname on the same address waits; one on another address does not."""
+    import threading
+
+    gate = RedisGate(REDIS_URL, prefix=prefix, default_delay=0.0, concurrency=1)
+    order: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with gate.slot("http://a.example.test/", "192.0.2.7"):
+            order.append("a in")
+            holding.set()
+            release.wait(10)
+            order.append("a out")
+
+    def second(host: str, address: str) -> None:
+        with gate.slot(f"http://{host}/", address):
+            order.append(f"{host} in")
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert holding.wait(10)
+    other = threading.Thread(target=second, args=("c.example.test", "192.0.2.8"))
+    other.start()
+    other.join(10)  # another server: not held back
+    same = threading.Thread(target=second, args=("b.example.test", "192.0.2.7"))
+    same.start()
+    same.join(0.5)
+    assert same.is_alive(), "a second hostname on the same address did not wait"
+    release.set()
+    holder.join(10)
+    same.join(10)
+    assert order == ["a in", "c.example.test in", "a out", "b.example.test in"]
