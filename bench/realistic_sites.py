@@ -146,6 +146,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client closing a keep-alive connection is not news
+
+
 def serve(sites: int, pages: int, latency: float) -> tuple[list[str], list[ThreadingHTTPServer],
                                                           Counter]:
     """Start ``sites`` servers in this process; returns their homepage URLs."""
@@ -154,9 +162,7 @@ def serve(sites: int, pages: int, latency: float) -> tuple[list[str], list[Threa
     for index in range(sites):
         handler = type("Handler", (_Handler,), {"content": {}, "latency": latency,
                                                 "counts": counts})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        server.request_queue_size = 128
+        server = _QuietServer(("127.0.0.1", 0), handler)
         port = server.server_port
         handler.content.update({"/" if n == 0 else f"/p{n}": build_page(index, n, pages, port)
                                 for n in range(pages)})

@@ -8,11 +8,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Batch, BatchEvent, Comparison, Page, Site
 from models.base import utcnow
-from utils.operations.common import upsert
+from utils.operations.common import dialect_name, upsert
 
 FINISHED_SITE = ("completed", "failed")
 # How long a start_batch message may be in flight before the requeue sends another.
@@ -420,6 +421,40 @@ class PageOps:
             "analysed": bool(record.get("analysed")),
             "is_homepage": bool(record.get("is_homepage")), "record": record,
             "created_at": utcnow()}], keys=["site_id", "url"])
+
+    @staticmethod
+    def store_leased(session: Session, site_id: int, owner: str, record: dict[str, Any],
+                     seq: int) -> bool:
+        """Store a page only while ``owner`` holds the site's lease: ONE statement
+        (``INSERT ... SELECT ... FROM sites WHERE <lease held> FOR SHARE``) instead of a
+        lease UPDATE then an insert. The share lock on the site row lasts until the caller's
+        commit, so a cancel, delete or takeover (each an UPDATE or DELETE of that row) waits
+        for this transaction or has already made it insert nothing: no late writer. Returns
+        False when the lease is not held (a page already stored under the key is kept)."""
+        table = Page.__table__
+        columns = ["site_id", "seq", "url", "final_url", "status_code", "analysed",
+                   "is_homepage", "record", "created_at"]
+        values = {
+            "seq": seq, "url": record["url"],
+            "final_url": (record.get("final_url") or "")[:2048] or None,
+            "status_code": record.get("status_code"),
+            "analysed": bool(record.get("analysed")),
+            "is_homepage": bool(record.get("is_homepage")), "record": record,
+            "created_at": utcnow()}
+        source = (sa.select(Site.id, *(sa.bindparam(f"p_{name}", values[name],
+                                                    type_=table.c[name].type)
+                                       for name in columns[1:]))
+                  .where(Site.id == site_id, Site.lease_owner == owner,
+                         Site.status == "running")
+                  .with_for_update(read=True))
+        insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+        stmt = (insert(table).from_select(columns, source)
+                .on_conflict_do_nothing(index_elements=["site_id", "url"]))
+        if session.execute(stmt).rowcount == 1:
+            return True
+        # Nothing inserted: the lease is gone, or (a redelivery) the page is already stored.
+        return session.scalar(sa.select(sa.func.count()).select_from(Site).where(
+            Site.id == site_id, Site.lease_owner == owner, Site.status == "running")) == 1
 
     @staticmethod
     def records(session: Session, site_id: int) -> list[dict[str, Any]]:
