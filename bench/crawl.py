@@ -105,7 +105,7 @@ def profile(py_spy: str, pid: int, seconds: int) -> subprocess.Popen:
     """Attach py-spy to the first worker for ``seconds`` (it writes a raw flame file)."""
     out = INSTANCE.parent / f"crawl-worker-{pid}.pyspy.txt"
     log(f"py-spy profile of worker {pid} -> {out}")
-    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100",
+    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100", "--gil",
                              "--duration", str(seconds), "--pid", str(pid), "--output",
                              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
