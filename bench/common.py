@@ -339,3 +339,66 @@ def wait_worker_ready(child: Child, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"{child.name} never became ready:\n{child.tail()}")
+
+
+# --- process trees (a worker and whatever it forked) ------------------------------------------
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its live descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _stat_fields(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its live descendants, plus what their reaped children
+    used (cutime/cstime)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in tree_pids(pid):
+        try:
+            fields = _stat_fields(member)
+        except (OSError, ValueError):
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants, in kB."""
+    return sum(proc_status_kb(member, "VmRSS") for member in tree_pids(pid))
+
+
+class TreeSampler:
+    """Peak summed RSS of several process trees, sampled every ``every`` s."""
+
+    def __init__(self, pids: list[int], every: float = 0.2) -> None:
+        self.pids, self.every, self.peak_kb = pids, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, sum(tree_rss_kb(pid) for pid in self.pids))
+            self._stop.wait(self.every)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak_kb

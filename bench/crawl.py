@@ -1,163 +1,233 @@
-"""Crawl throughput: Rivalscope's worker against a plain thread-pool fetcher.
+"""Crawl throughput on realistic pages: Rivalscope's full pipeline against a thread-pool crawler.
 
-Both fetch the same generated sites (every response delayed by ``--latency``) with the same
-total concurrency. Rivalscope runs one ``celery worker --pool threads --concurrency N`` that
-analyses a batch of every site (robots.txt, sitemap, every page parsed, analysed and stored
-in PostgreSQL); the baseline is a ``ThreadPoolExecutor(N)`` of httpx clients that only
-downloads the same pages.
+Sites: ``bench/realistic_sites.py`` (its own process): ``--sites`` origins × ``--pages`` pages
+of 30–57 KB HTML (title, meta description, h1–h3, paragraphs, images, 20–40 internal links
+as relative, absolute and #fragment hrefs, a robots.txt-disallowed link, 3–5 external
+links), each response delayed by the latency under test.
 
-    python bench/crawl.py [--sites 20] [--pages 50] [--latency 0.1] [--concurrency 10]
+Baseline: ``bench/crawl_baseline.py`` (its own process): a ``ThreadPoolExecutor`` of
+``--concurrency`` threads that fetches with httpx AND parses with selectolax (title + link
+extraction), follows internal links breadth-first and obeys robots.txt.
+
+Ours: the full pipeline. ``--workers`` ``celery worker --pool threads`` processes sharing
+``--concurrency`` threads, Redis broker, PostgreSQL; one batch of every site with
+``max_pages=--pages``, politeness delay 0, timed from ``start_batch`` to the batch's
+``completed`` (robots.txt, sitemap, every page fetched, parsed, analysed and stored, the
+reports, scores and the comparison computed).
+
+CPU ms per page: the baseline process's CPU time; for ours, the CPU time of the worker
+process trees (every process a worker forked included) over the run. Peak RSS: the summed
+RSS of the worker trees, sampled every 0.2 s.
+
+    python bench/crawl.py [--sites 20] [--pages 50] [--latency-ms 100 0] [--concurrency 32]
+                          [--workers 2] [--runs 1] [--py-spy PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
+import json
+import statistics
+import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from common import (
+    INSTANCE,
+    PYTHON,
+    ROOT,
     Sampler,
+    TreeSampler,
     bench_env,
     flush_redis,
     log,
     prepare_database,
-    proc_status_kb,
     ratio,
     result_line,
     rivalscope_app,
     start_worker,
+    tree_cpu_seconds,
     wait_worker_ready,
 )
 
-if TYPE_CHECKING:
-    from tests.sites import LocalSite
+BENCH = Path(__file__).resolve().parent
 
 
-def page_urls(sites: list[LocalSite], pages: int) -> list[str]:
-    """The homepage and /p1../p{pages-1} of every site: ``pages`` pages per site."""
-    return [site.url + ("" if i == 0 else f"p{i}") for site in sites for i in range(pages)]
+class SiteServer:
+    """``bench/realistic_sites.py`` in its own process."""
+
+    def __init__(self, sites: int, pages: int, latency_ms: float) -> None:
+        self.process = subprocess.Popen(
+            [PYTHON, str(BENCH / "realistic_sites.py"), "--sites", str(sites), "--pages",
+             str(pages), "--latency-ms", str(latency_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        info = json.loads(self.process.stdout.readline())
+        self.urls: list[str] = info["urls"]
+        self.sizes = (info["min_bytes"], info["max_bytes"])
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(20)
 
 
-def baseline(urls: list[str], concurrency: int) -> tuple[float, int]:
-    """Fetch every URL with a thread pool; returns (seconds, pages answered 200)."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
-
-    def fetch(url: str) -> int:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(timeout=30)
-            clients.append(client)
-        response = client.get(url)
-        response.read()
-        return response.status_code
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(concurrency) as pool:
-        statuses = list(pool.map(fetch, urls))
-    seconds = time.monotonic() - started
-    for client in clients:
-        client.close()
-    return seconds, sum(1 for status in statuses if status == 200)
+def run_baseline(server: SiteServer, pages: int, concurrency: int) -> dict:
+    server.ask("reset")
+    done = subprocess.run([PYTHON, str(BENCH / "crawl_baseline.py"), "--concurrency",
+                           str(concurrency), "--pages", str(pages), *server.urls],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"baseline failed:\n{done.stderr}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["served"] = server.ask("counts")
+    figures["rate"] = figures["pages"] / figures["seconds"]
+    figures["cpu_ms"] = 1000 * figures["cpu_seconds"] / max(1, figures["pages"])
+    figures["rss_mb"] = figures["max_rss_kb"] / 1024
+    return figures
 
 
-def rivalscope(sites: list[LocalSite], pages: int, concurrency: int) -> dict:
-    """Analyse one batch of every site with one worker; returns figures and checks."""
-    app = rivalscope_app()
+def start_workers(count: int, concurrency: int) -> list:
+    env = bench_env(RIVALSCOPE_ROLE="worker")
+    per_worker = max(1, concurrency // count)
+    workers = [start_worker(f"crawl-worker-{index}", "app:celery_app", env,
+                            concurrency=per_worker) for index in range(count)]
+    for worker in workers:
+        wait_worker_ready(worker)
+    return workers
+
+
+def profile(py_spy: str, pid: int, seconds: int) -> subprocess.Popen:
+    """Attach py-spy to the first worker for ``seconds`` (it writes a raw flame file)."""
+    out = INSTANCE.parent / f"crawl-worker-{pid}.pyspy.txt"
+    log(f"py-spy profile of worker {pid} -> {out}")
+    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100", "--gil",
+                             "--duration", str(seconds), "--pid", str(pid), "--output",
+                             str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, label: str) -> dict:
+    """One batch of every site through the pipeline; figures and checks."""
     from models import Batch, Page, Site, db
     from tasks.analysis_tasks import start_batch
     from utils.database_access import get_sync_session
     from utils.db_operations import BatchOps, UserOps
 
-    worker = start_worker("crawl-worker", "app:celery_app", bench_env(RIVALSCOPE_ROLE="worker"),
-                          concurrency=concurrency)
+    server.ask("reset")
+    workers = start_workers(args.workers, args.concurrency)
     try:
-        wait_worker_ready(worker)
         with app.app_context():
             engine = db.engine
             with get_sync_session(engine, scope="cli", owner="bench") as session:
-                user = UserOps.create(session, "crawl@bench.test", "bench-password")
-                batch = BatchOps.create(session, user.id, "crawl bench",
-                                        [site.url for site in sites], pages)
+                user = UserOps.create(session, f"crawl-{label}@bench.test", "bench-password")
+                batch = BatchOps.create(session, user.id, "crawl bench", server.urls, pages)
                 session.flush()
                 batch_id = batch.id
-            sampler = Sampler(worker.pid, "rivalscope-worker", every=0.5).start()
+            pids = [worker.pid for worker in workers]
+            sampler = Sampler(pids[0], "rivalscope-worker", every=0.5).start()
+            rss = TreeSampler(pids).start()
+            cpu0 = sum(tree_cpu_seconds(pid) for pid in pids)
             started = time.monotonic()
             start_batch.delay(batch_id)
+            spy = profile(args.py_spy, pids[0], args.profile_seconds) if args.py_spy else None
             status = "pending"
-            deadline = started + 480
+            deadline = started + 600
             while status not in ("completed", "partial", "failed") and time.monotonic() < deadline:
-                if not worker.alive():
-                    raise RuntimeError(f"worker exited:\n{worker.tail()}")
-                time.sleep(0.1)
+                if not all(worker.alive() for worker in workers):
+                    raise RuntimeError(f"a worker exited:\n{workers[0].tail()}")
+                time.sleep(0.05)
                 with engine.connect() as connection:
                     status = connection.scalar(sa.select(Batch.status).where(
                         Batch.id == batch_id))
             seconds = time.monotonic() - started
+            cpu = sum(tree_cpu_seconds(pid) for pid in pids) - cpu0
+            peak_rss_kb = rss.stop()
             sampler.stop()
-            peak_rss = proc_status_kb(worker.pid, "VmHWM")
             with engine.connect() as connection:
-                analysed = connection.scalar(sa.select(sa.func.count()).select_from(Page)
-                                             .where(Page.analysed.is_(True)))
+                analysed = connection.scalar(
+                    sa.select(sa.func.count()).select_from(Page).join(Site)
+                    .where(Site.batch_id == batch_id, Page.analysed.is_(True)))
                 crawled = [r["pages_crawled"] if r else 0 for r in connection.scalars(
                     sa.select(Site.report).where(Site.batch_id == batch_id))]
             engine.dispose()
+            if spy is not None:
+                spy.wait(args.profile_seconds + 30)
     finally:
-        worker.stop()
-    if worker.process.returncode not in (0, None):
-        log(f"worker exit code {worker.process.returncode}")
-    return {"status": status, "seconds": seconds, "analysed": analysed, "crawled": crawled,
-            "peak_rss_mb": peak_rss / 1024, "peak_connections": sampler.peak_connections}
+        for worker in workers:
+            worker.stop()
+    return {"status": status, "seconds": seconds, "pages": analysed, "crawled": crawled,
+            "rate": analysed / seconds, "cpu_ms": 1000 * cpu / max(1, analysed),
+            "rss_mb": peak_rss_kb / 1024, "connections": sampler.peak_connections,
+            "served": server.ask("counts")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=20)
     parser.add_argument("--pages", type=int, default=50, help="pages per site (with home)")
-    parser.add_argument("--latency", type=float, default=0.1, help="seconds per response")
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[100.0, 0.0])
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="total: baseline threads = worker threads over all workers")
+    parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
+    parser.add_argument("--runs", type=int, default=1, help="runs per latency (median shown)")
+    parser.add_argument("--py-spy", help="path of py-spy: profile the first worker")
+    parser.add_argument("--profile-seconds", type=int, default=20)
     args = parser.parse_args()
-    from tests.sites import LocalSite, SiteSpec  # the repository is on sys.path via common
 
     prepare_database()
     flush_redis()
-    specs = [SiteSpec(title=f"Competitor {i}", pages=args.pages - 1, delay=args.latency)
-             for i in range(args.sites)]
-    sites = [LocalSite(spec).__enter__() for spec in specs]
-    try:
-        urls = page_urls(sites, args.pages)
-        log(f"baseline: {len(urls)} pages, {args.concurrency} threads")
-        base_seconds, base_ok = baseline(urls, args.concurrency)
-        for spec in specs:
-            spec.served.clear()
-        log(f"rivalscope: one worker, --concurrency {args.concurrency}")
-        ours = rivalscope(sites, args.pages, args.concurrency)
-    finally:
-        for site in sites:
-            site.__exit__(None, None, None)
-        flush_redis()
+    app = rivalscope_app()
     expected = args.sites * args.pages
-    base_rate = base_ok / base_seconds
-    our_rate = ours["analysed"] / ours["seconds"]
-    requests = sum(sum(spec.served.values()) for spec in specs)
-    print(f"sites {args.sites} x pages {args.pages}, latency {args.latency * 1000:.0f} ms, "
-          f"concurrency {args.concurrency}")
-    print(f"baseline (thread pool + httpx)   {base_ok:5d} pages in {base_seconds:6.2f} s  "
-          f"{base_rate:7.1f} pages/s")
-    print(f"rivalscope (1 worker, threads)   {ours['analysed']:5d} pages in "
-          f"{ours['seconds']:6.2f} s  {our_rate:7.1f} pages/s  (batch {ours['status']}, "
-          f"{requests} HTTP requests incl. robots.txt and sitemap)")
-    print(f"every page parsed and stored: {ours['analysed'] == expected} "
-          f"(pages_crawled per site: min {min(ours['crawled'])} max {max(ours['crawled'])})")
-    print(f"worker peak RSS {ours['peak_rss_mb']:.1f} MB, PostgreSQL connections "
-          f"(rivalscope-worker) peak {ours['peak_connections']}")
-    print(f"ratio ours/baseline {ratio(our_rate, base_rate)}")
-    result_line("crawl", ours=f"{our_rate:.1f}", baseline=f"{base_rate:.1f}", unit="pages/s",
-                ratio=ratio(our_rate, base_rate))
+    per_worker = max(1, args.concurrency // args.workers)
+    print(f"{args.sites} sites x {args.pages} pages; concurrency {args.concurrency} "
+          f"(baseline threads; ours {args.workers} worker(s) x {per_worker} threads)")
+    results = []
+    try:
+        for latency in args.latency_ms:
+            server = SiteServer(args.sites, args.pages, latency)
+            try:
+                runs: list[tuple[dict, dict]] = []
+                for run in range(args.runs):
+                    label = f"{latency:.0f}ms-{run}"
+                    log(f"latency {latency:.0f} ms run {run + 1}: baseline")
+                    base = run_baseline(server, args.pages, args.concurrency)
+                    log(f"latency {latency:.0f} ms run {run + 1}: rivalscope")
+                    ours = run_ours(app, server, args.pages, args, label)
+                    flush_redis()
+                    runs.append((base, ours))
+                    print(f"\nlatency {latency:.0f} ms, run {run + 1} (pages "
+                          f"{server.sizes[0] // 1024}-{server.sizes[1] // 1024} KB)")
+                    for name, fig in (("baseline (threads+httpx+selectolax)", base),
+                                      ("rivalscope (full pipeline)", ours)):
+                        print(f"  {name:<36} {fig['pages']:5d} pages {fig['seconds']:6.2f} s "
+                              f"{fig['rate']:7.1f} pages/s  CPU {fig['cpu_ms']:5.1f} ms/page  "
+                              f"peak RSS {fig['rss_mb']:6.1f} MB  requests "
+                              f"{fig['served']['requests']} (repeated "
+                              f"{fig['served']['repeated']})")
+                    print(f"  every page stored: {ours['pages'] == expected} (batch "
+                          f"{ours['status']}, pages_crawled per site min "
+                          f"{min(ours['crawled'])} max {max(ours['crawled'])}); PostgreSQL "
+                          f"connections (rivalscope-worker) peak {ours['connections']}")
+                    print(f"  ratio {ratio(ours['rate'], base['rate'])}", flush=True)
+            finally:
+                server.close()
+            results.append((latency, runs))
+    finally:
+        flush_redis()
+    print()
+    for latency, runs in results:
+        base_rate = statistics.median(b["rate"] for b, _ in runs)
+        our_rate = statistics.median(o["rate"] for _, o in runs)
+        if len(runs) > 1:
+            print(f"latency {latency:.0f} ms ratios: "
+                  + ", ".join(ratio(o["rate"], b["rate"]) for b, o in runs))
+        result_line(f"crawl_{latency:.0f}ms", ours=f"{our_rate:.1f}",
+                    baseline=f"{base_rate:.1f}", unit="pages/s",
+                    ratio=ratio(our_rate, base_rate))
 
 
 if __name__ == "__main__":

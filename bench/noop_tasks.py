@@ -1,9 +1,15 @@
 """No-op tasks for ``bench/task_overhead.py`` (benchmark code only, never imported by the app).
 
+Both tasks do the database work every real task does: open a session, run one SELECT,
+commit, close. So the ratio measures what the base task adds, not "database or not".
+
 ``ours_app``: Rivalscope's Celery app; its ``bench.noop`` task runs through the base task
-(``tasks.celery_app.DatabaseTask``: Flask app context pushed, a session opened, registered,
-closed). ``bare_app``: a separate Celery app with plain ``celery.Task`` on the same broker
-and the same settings (``celeryconfig``, without the project's task modules).
+(``tasks.celery_app.DatabaseTask``: Flask app context pushed, the task's session opened and
+registered with the session manager, then ``SELECT 1`` and a commit on it, closed).
+``bare_app``: a separate Celery app with plain ``celery.Task`` on the same broker and the
+same settings (``celeryconfig``, without the project's task modules); its task opens a
+plain SQLAlchemy ``Session`` on a plain engine (QueuePool, same database, same psycopg2
+driver), runs ``SELECT 1``, commits and closes it.
 
 Workers load them as ``-A bench.noop_tasks:ours_app`` / ``-A bench.noop_tasks:bare_app``;
 each attribute is built on first access, so a bare worker never builds the Flask app.
@@ -14,7 +20,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import sqlalchemy as sa
 from celery import Celery
+from sqlalchemy.orm import sessionmaker
+
+SELECT_ONE = sa.text("SELECT 1")
 
 _built: dict[str, Celery] = {}
 
@@ -28,8 +38,9 @@ def build_ours() -> Celery:
 
     @celery.task(name="bench.noop", bind=True)
     def noop(self) -> None:
-        """Nothing, through DatabaseTask (app context + session opened and closed)."""
-        self.session  # noqa: B018 - the task's session exists (raises if it does not)
+        """SELECT 1 and commit on the task's session, through DatabaseTask."""
+        self.session.execute(SELECT_ONE)
+        self.session.commit()
 
     return celery
 
@@ -45,9 +56,17 @@ def build_bare() -> Celery:
     celery.conf.update(imports=(), beat_schedule={},
                        task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"))
 
+    engine = sa.create_engine(
+        os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg2://", 1),
+        pool_size=int(os.environ.get("BENCH_POOL_SIZE", "8")))
+    sessions = sessionmaker(bind=engine)
+
     @celery.task(name="bench.bare_noop")
     def bare_noop() -> None:
-        """Nothing, through a plain celery.Task."""
+        """SELECT 1 and commit on a plain Session, through a plain celery.Task."""
+        with sessions() as session:
+            session.execute(SELECT_ONE)
+            session.commit()
 
     return celery
 

@@ -32,7 +32,9 @@ from utils.operations.batches import START_WINDOW
 
 log = logging.getLogger(__name__)
 
-CANCEL_CHECK_EVERY = 5
+CANCEL_CHECK_SECONDS = 1.0  # the crawl asks "cancelled?" at most this often (each page's
+# write refuses a cancelled site anyway: its lease check fails)
+RENEW_AFTER_FRACTION = 0.25  # renew the lease once this fraction of it has passed
 UNIT_RETRIES = 4  # a callback's transaction re-runs this often on retryable errors
 UNIT_BACKOFF_SECONDS = 0.5
 T = TypeVar("T")
@@ -81,8 +83,8 @@ class SiteRun:
         self.http_fallback: bool = bool(getattr(inputs, "scheme_guessed", False))
         self.lease_seconds: int = current_app.config["SITE_LEASE_SECONDS"]
         self.seq = 0
-        self.calls = 0
         self.pages = 0
+        self.renewed_at = self.checked_at = time.monotonic()  # the lease was just taken
 
     def unit(self, work: Callable[[], T]) -> T:
         """Run ``work`` as one transaction: commit, or roll back and re-raise. Retryable
@@ -107,13 +109,24 @@ class SiteRun:
             raise LeaseLost(self.site_id)
 
     def store(self, record: dict) -> None:
+        """Store a page in one transaction that also checks the lease (one statement,
+        ``PageOps.store_leased``), so a late writer stores nothing; the lease itself is
+        renewed only once ``RENEW_AFTER_FRACTION`` of it has passed, not per page."""
+        started = time.monotonic()
+        renew = started - self.renewed_at >= self.lease_seconds * RENEW_AFTER_FRACTION
+
         def write() -> None:
-            self.keep_lease()
-            PageOps.store(self.session, self.site_id, record, self.seq)
+            if renew:
+                self.keep_lease()
+            if not PageOps.store_leased(self.session, self.site_id, self.owner, record,
+                                        self.seq):
+                raise LeaseLost(self.site_id)
             if record.get("analysed") and (self.pages + 1) % 10 == 0:
                 self.event("pages_fetched", f"{self.pages + 1} pages analysed on {self.url}")
 
         self.unit(write)
+        if renew:
+            self.renewed_at = started
         self.seq += 1
         if record.get("analysed"):
             self.pages += 1
@@ -126,9 +139,10 @@ class SiteRun:
             self.unit(lambda: self.event(kind, message, data))
 
     def should_stop(self) -> bool:
-        self.calls += 1
-        if self.calls % CANCEL_CHECK_EVERY:
+        now = time.monotonic()
+        if now - self.checked_at < CANCEL_CHECK_SECONDS:
             return False
+        self.checked_at = now
         return self.unit(lambda: SiteOps.is_cancelled(self.session, self.site_id))
 
     def event(self, kind: str, message: str, data: dict | None = None) -> None:

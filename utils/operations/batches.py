@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Batch, BatchEvent, Comparison, Page, Site
@@ -24,6 +25,8 @@ class LeaseNotHeld(Exception):
     """The site is no longer running under this owner's lease (cancelled or taken over)."""
 BATCH_STATUS_COLUMNS = (Batch.id, Batch.name, Batch.status, Batch.total_urls, Batch.max_pages,
                         Batch.created_at, Batch.started_at, Batch.finished_at)
+BATCH_STATUS_OF_SITE = (sa.select(Batch.status).join(Site, Site.batch_id == Batch.id)
+                        .where(Site.id == sa.bindparam("site_id")))
 CompareFn = Callable[[dict[str, dict | None]], dict[str, Any]]
 
 
@@ -413,8 +416,33 @@ class SiteOps:
 
     @staticmethod
     def is_cancelled(session: Session, site_id: int) -> bool:
-        status = session.scalar(sa.select(Batch.status).join(Site).where(Site.id == site_id))
+        """Polled by every crawl (built once; run on the session's connection)."""
+        status = session.connection().scalar(BATCH_STATUS_OF_SITE, {"site_id": site_id})
         return status == "cancelled"
+
+
+PAGE_COLUMNS = ("site_id", "seq", "url", "final_url", "status_code", "analysed", "is_homepage",
+                "record", "created_at")
+LEASE_HELD = sa.select(Site.id).where(Site.id == sa.bindparam("site_id"),
+                                      Site.lease_owner == sa.bindparam("owner"),
+                                      Site.status == "running")
+_STORE_LEASED: dict[str, sa.Insert] = {}
+
+
+def _store_leased_statement(dialect: str) -> sa.Insert:
+    """``INSERT INTO pages SELECT :values FROM sites WHERE <lease held> FOR SHARE ON CONFLICT
+    DO NOTHING`` (SQLite has no row locks: its single writer serialises the same way)."""
+    statement = _STORE_LEASED.get(dialect)
+    if statement is None:
+        table = Page.__table__
+        source = sa.select(Site.id, *(sa.bindparam(f"p_{name}", type_=table.c[name].type)
+                                      for name in PAGE_COLUMNS[1:]))
+        source = source.where(*LEASE_HELD.whereclause.clauses).with_for_update(read=True)
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _STORE_LEASED[dialect] = (
+            insert(table).from_select(list(PAGE_COLUMNS), source)
+            .on_conflict_do_nothing(index_elements=["site_id", "url"]))
+    return statement
 
 
 class PageOps:
@@ -430,6 +458,32 @@ class PageOps:
             "analysed": bool(record.get("analysed")),
             "is_homepage": bool(record.get("is_homepage")), "record": record,
             "truncated": truncated, "created_at": utcnow()}], keys=["site_id", "url"])
+
+    @staticmethod
+    def store_leased(session: Session, site_id: int, owner: str, record: dict[str, Any],
+                     seq: int) -> bool:
+        """Store a page only while ``owner`` holds the site's lease: ONE statement
+        (``INSERT ... SELECT ... FROM sites WHERE <lease held> FOR SHARE``) instead of a
+        lease UPDATE then an insert. The share lock on the site row lasts until the caller's
+        commit, so a cancel, delete or takeover (each an UPDATE or DELETE of that row) waits
+        for this transaction or has already made it insert nothing: no late writer. Returns
+        False when the lease is not held (a page already stored under the key is kept).
+
+        The statement is built once per dialect and run on the session's connection (no ORM
+        bulk layer): this runs once per crawled page."""
+        params = {
+            "site_id": site_id, "owner": owner, "p_seq": seq, "p_url": record["url"],
+            "p_final_url": (record.get("final_url") or "")[:2048] or None,
+            "p_status_code": record.get("status_code"),
+            "p_analysed": bool(record.get("analysed")),
+            "p_is_homepage": bool(record.get("is_homepage")), "p_record": record,
+            "p_created_at": utcnow()}
+        connection = session.connection()
+        if connection.execute(_store_leased_statement(connection.dialect.name),
+                              params).rowcount == 1:
+            return True
+        # Nothing inserted: the lease is gone, or (a redelivery) the page is already stored.
+        return connection.execute(LEASE_HELD, params).first() is not None
 
     @staticmethod
     def records(session: Session, site_id: int) -> list[dict[str, Any]]:
