@@ -8,6 +8,7 @@ a redelivered task resumes where the last one stopped and never repeats a page.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from types import SimpleNamespace

@@ -84,7 +84,7 @@ def test_fuzzed_values_store_through_the_real_operations(db_session, facts, repo
         BatchOps.mark_started(db_session, batch.id, 600)
         site_id = db_session.scalar(sa.select(Site.id).where(Site.batch_id == batch.id))
         assert SiteOps.acquire_lease(db_session, site_id, "fuzz", 600)
-        PageOps.store(db_session, site_id, {
+        assert PageOps.store_leased(db_session, site_id, "fuzz", {
             "url": "http://a.test/" + url_tail, "final_url": "http://a.test/" + final_tail,
             "status_code": 200, "analysed": True, "title": title, "facts": facts}, 0)
         EventOps.add(db_session, batch.id, "fuzz", title + error, {"value": facts})

@@ -422,7 +422,7 @@ class SiteOps:
 
 
 PAGE_COLUMNS = ("site_id", "seq", "url", "final_url", "status_code", "analysed", "is_homepage",
-                "record", "created_at")
+                "record", "truncated", "created_at")
 LEASE_HELD = sa.select(Site.id).where(Site.id == sa.bindparam("site_id"),
                                       Site.lease_owner == sa.bindparam("owner"),
                                       Site.status == "running")
@@ -470,14 +470,16 @@ class PageOps:
         False when the lease is not held (a page already stored under the key is kept).
 
         The statement is built once per dialect and run on the session's connection (no ORM
-        bulk layer): this runs once per crawled page."""
+        bulk layer): this runs once per crawled page. The record is bounded first
+        (``bounded_record``: at most MAX_RECORD_BYTES of JSON, ``truncated`` when cut)."""
+        record, truncated = bounded_record(record)
         params = {
             "site_id": site_id, "owner": owner, "p_seq": seq, "p_url": record["url"],
             "p_final_url": (record.get("final_url") or "")[:2048] or None,
             "p_status_code": record.get("status_code"),
             "p_analysed": bool(record.get("analysed")),
             "p_is_homepage": bool(record.get("is_homepage")), "p_record": record,
-            "p_created_at": utcnow()}
+            "p_truncated": truncated, "p_created_at": utcnow()}
         connection = session.connection()
         if connection.execute(_store_leased_statement(connection.dialect.name),
                               params).rowcount == 1:
