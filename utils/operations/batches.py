@@ -294,13 +294,22 @@ class SiteOps:
         site) among equals, then the oldest batch, then the batch's own order. Sites of
         batches whose start message is still queued count too, so a newcomer's batch never
         waits behind another user's backlog."""
-        running = (sa.select(Batch.user_id, sa.func.count().label("n"))
-                   .select_from(Site).join(Batch, Batch.id == Site.batch_id)
-                   .where(Site.status == "running").group_by(Batch.user_id).cte("running"))
+        # Per user, over unfinished batches: sites running now, and sites already served
+        # (started at all). The user with fewer running sites goes first; among equals, the
+        # one served least (round-robin, even when every worker finished at once).
+        served = (sa.select(Batch.user_id,
+                            sa.func.sum(sa.case((Site.status == "running", 1), else_=0))
+                            .label("running"),
+                            sa.func.sum(sa.case((Site.status != "pending", 1), else_=0))
+                            .label("served"))
+                  .select_from(Site).join(Batch, Batch.id == Site.batch_id)
+                  .where(Batch.status.in_(("pending", "running")))
+                  .group_by(Batch.user_id).cte("served"))
         query = (sa.select(Site.id, Site.batch_id).join(Batch, Batch.id == Site.batch_id)
-                 .outerjoin(running, running.c.user_id == Batch.user_id)
+                 .outerjoin(served, served.c.user_id == Batch.user_id)
                  .where(Site.status == "pending", Batch.status.in_(("pending", "running")))
-                 .order_by(sa.func.coalesce(running.c.n, 0),
+                 .order_by(sa.func.coalesce(served.c.running, 0),
+                           sa.func.coalesce(served.c.served, 0),
                            sa.case((Site.id == (preferred or 0), 0), else_=1),
                            Batch.id, Site.position, Site.id)
                  .limit(1))
