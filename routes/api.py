@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify
 
 from models import Batch, db
 from routes import batch_actions
@@ -20,6 +20,7 @@ from routes.api_common import (
     enqueue_start,
     json_body,
     not_found,
+    query_int,
     require_batch_quota,
 )
 from routes.api_serializers import batch_body, comparison_body, event_body, iso, site_body
@@ -49,16 +50,6 @@ def _owned_batch(batch_id: int) -> Batch:
     if batch is None:
         raise not_found("batch")
     return batch
-
-
-def _query_int(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer from {low} to {high}",
-                       {name: raw[:100]})
-    return int(raw)
 
 
 @bp.get("/openapi.json")
@@ -112,8 +103,8 @@ def create_batch():
 @bp.get("/batches")
 def list_batches():
     """Own batches, newest first; ``next`` is the cursor of the following page."""
-    cursor = _query_int("cursor", None, 1, 2**31 - 1)
-    limit = _query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    cursor = query_int("cursor", None, 1, 2**31 - 1)
+    limit = query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     rows, next_cursor = BatchOps.list_for_user(db.session, api_user().id, before_id=cursor,
                                                limit=limit)
     finished = ReportOps.finished_site_counts(db.session, [b.id for b in rows])
@@ -148,7 +139,7 @@ def get_comparison(batch_id: int):
 def list_events(batch_id: int):
     """The activity timeline, oldest first; ``?after=<event id>`` for the newer ones."""
     batch = _owned_batch(batch_id)
-    after = _query_int("after", 0, 0, 2**31 - 1) or 0
+    after = query_int("after", 0, 0, 2**31 - 1) or 0
     events = EventOps.for_batch(db.session, batch.id, after_id=after)
     return jsonify(items=[event_body(e) for e in events])
 
@@ -174,7 +165,7 @@ def delete_batch(batch_id: int):
 @bp.get("/batches/<int:batch_id>/export.csv")
 def export_csv(batch_id: int):
     """RFC 4180 CSV; ``?excel=1`` adds the UTF-8 byte order mark Excel needs."""
-    excel = bool(_query_int("excel", 0, 0, 1))
+    excel = bool(query_int("excel", 0, 0, 1))
     return batch_actions.export_response(_owned_batch(batch_id), "excel.csv" if excel else "csv")
 
 
@@ -220,8 +211,8 @@ def rename_site(site_id: int):
 def _site_with_pages(site) -> dict:
     """The site's body with one window of its pages (``?page=``, ``?per_page=``), never
     every record of a large site."""
-    number = _query_int("page", 1, 1, 1_000_000)
-    size = _query_int("per_page", PAGE_LIST_SIZE, 1, MAX_PAGE_LIST_SIZE)
+    number = query_int("page", 1, 1, 1_000_000)
+    size = query_int("per_page", PAGE_LIST_SIZE, 1, MAX_PAGE_LIST_SIZE)
     listing = site_pages(db.session, site.id, number, size)
     body = site_body(site, [])
     body["pages"] = listing.pop("items")

@@ -140,3 +140,14 @@ def enqueue_start(batch_id: int) -> None:
         start_batch.delay(batch_id)
     except Exception:  # noqa: BLE001 - the batch row is safe; requeue_stalled_sites retries
         log.exception("could not enqueue batch %s; the beat requeue will start it", batch_id)
+
+
+def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer query argument within [low, high]; a 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer from {low} to {high}",
+                       {name: raw[:100]})
+    return int(raw)

@@ -23,6 +23,7 @@ from routes.api_common import (
     enqueue_start,
     json_body,
     not_found,
+    query_int,
     require_token,
 )
 from routes.api_serializers import iso
@@ -72,16 +73,6 @@ def _owned(watchlist_id: int) -> Watchlist:
     return watchlist
 
 
-def _query_int(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer from {low} to {high}",
-                       {name: raw[:100]})
-    return int(raw)
-
-
 def _since() -> datetime | None:
     raw = request.args.get("since")
     if raw is None:
@@ -116,8 +107,8 @@ def create_watchlist():
 
 @bp.get("/watchlists")
 def list_watchlists():
-    cursor = _query_int("cursor", None, 1, MAX_CURSOR)
-    limit = _query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    cursor = query_int("cursor", None, 1, MAX_CURSOR)
+    limit = query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     rows, next_cursor = WatchlistOps.list_for_user(db.session, api_user().id,
                                                    before_id=cursor, limit=limit)
     return jsonify(items=[watchlist_body(w) for w in rows], next=next_cursor)
@@ -164,8 +155,8 @@ def run_now(watchlist_id: int):
 @bp.get("/watchlists/<int:watchlist_id>/runs")
 def list_runs(watchlist_id: int):
     watchlist = _owned(watchlist_id)
-    cursor = _query_int("cursor", None, 1, MAX_CURSOR)
-    limit = _query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    cursor = query_int("cursor", None, 1, MAX_CURSOR)
+    limit = query_int("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
     rows, next_cursor = RunOps.list_for(db.session, watchlist.id, before_id=cursor,
                                         limit=limit)
     return jsonify(items=[{"batch_id": r.batch_id, "status": r.status,
@@ -179,8 +170,8 @@ def list_changes(watchlist_id: int):
     """Changes newest first; ``since`` (RFC 3339), ``cursor``, ``site`` and ``kind`` filter."""
     watchlist = _owned(watchlist_id)
     since = _since()
-    cursor = _query_int("cursor", None, 1, MAX_CURSOR)
-    limit = _query_int("limit", 50, 1, MAX_PAGE_SIZE)
+    cursor = query_int("cursor", None, 1, MAX_CURSOR)
+    limit = query_int("limit", 50, 1, MAX_PAGE_SIZE)
     kind = request.args.get("kind")
     if kind is not None and kind not in KINDS:
         raise ApiError(400, "invalid_kind", "kind must be one of the change kinds",
