@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from analysis.urls import DEFAULT_PORTS, InvalidURL, canonical_url
@@ -30,6 +31,7 @@ def clean_href(raw: str | None) -> str:
     return _INNER_NOISE.sub("", raw.strip(_STRIP))
 
 
+@lru_cache(maxsize=8192)
 def host_port(url: str) -> tuple[str, int] | None:
     """(host, effective port) of a canonical http(s) URL, or None if it has neither."""
     try:
@@ -44,18 +46,11 @@ def host_port(url: str) -> tuple[str, int] | None:
     return host, port if port is not None else DEFAULT_PORTS[scheme]
 
 
-def resolve_http(href: str, base: str) -> str | None:
-    """Resolve a cleaned href against base; the canonical http(s) URL, or None if it is not one.
-
-    Spaces, controls, non-ASCII and ``"<>`` ` in path and query are percent-encoded (UTF-8), as
-    browsers do, so one target has one spelling.
-    """
-    if not href:
-        href = ""
-    # Special (http/https) URLs treat a backslash as a slash; our bases are always http(s).
-    href = href.replace("\\", "/")
+# The same absolute targets recur on every page of a site (navigation, footers), and an
+# analysis process serves many pages: their canonical spelling is worked out once.
+@lru_cache(maxsize=8192)
+def _canonical_http(absolute: str) -> str | None:
     try:
-        absolute = urljoin(base, href)
         if urlsplit(absolute).scheme.lower() not in DEFAULT_PORTS:
             return None
         parts = urlsplit(canonical_url(absolute))
@@ -65,6 +60,21 @@ def resolve_http(href: str, base: str) -> str | None:
     except (ValueError, InvalidURL, UnicodeError):
         return None
     return url if host_port(url) is not None else None
+
+
+def resolve_http(href: str, base: str) -> str | None:
+    """Resolve a cleaned href against base; the canonical http(s) URL, or None if it is not one.
+
+    Spaces, controls, non-ASCII and ``"<>`` ` in path and query are percent-encoded (UTF-8), as
+    browsers do, so one target has one spelling.
+    """
+    # Special (http/https) URLs treat a backslash as a slash; our bases are always http(s).
+    href = (href or "").replace("\\", "/")
+    try:
+        absolute = urljoin(base, href)
+    except (ValueError, UnicodeError):
+        return None
+    return _canonical_http(absolute)
 
 
 def document_base(base_href: str | None, final_url: str) -> str:

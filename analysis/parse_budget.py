@@ -124,6 +124,11 @@ class _Model:
 
 def truncate_for_parser(text: str, budget: int = WORK_BUDGET) -> str:
     """``text`` unchanged, or cut at the first tag where the estimated parser work passes budget."""
+    # Each of T tags adds at most T (the stack) + OPTION_WEIGHT * T (earlier options), so a
+    # page with few tags (every real one) cannot pass the budget: skip the model.
+    tags = text.count("<")
+    if (OPTION_WEIGHT + 1) * tags * tags <= budget:
+        return text
     model = _Model()
     work = 0
     foreign = 0  # how many <svg>/<math> are open

@@ -376,6 +376,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` alone (its threads, none of its children)."""
+    try:
+        fields = _stat_fields(pid)
+    except (OSError, ValueError):
+        return 0.0
+    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_rss_kb(pid: int) -> int:
     """Resident memory of ``pid`` and its live descendants, in kB."""
     return sum(proc_status_kb(member, "VmRSS") for member in tree_pids(pid))

@@ -42,6 +42,7 @@ from common import (
     bench_env,
     flush_redis,
     log,
+    own_cpu_seconds,
     prepare_database,
     ratio,
     result_line,
@@ -101,11 +102,14 @@ def start_workers(count: int, concurrency: int) -> list:
     return workers
 
 
-def profile(py_spy: str, pid: int, seconds: int) -> subprocess.Popen:
-    """Attach py-spy to the first worker for ``seconds`` (it writes a raw flame file)."""
+def profile(py_spy: str, pid: int, seconds: int, *, tree: bool = False) -> subprocess.Popen:
+    """Attach py-spy to the first worker for ``seconds`` (it writes a raw flame file): its
+    GIL-holding samples, or with ``tree`` the on-CPU samples of the worker and its
+    page-analysis children."""
     out = INSTANCE.parent / f"crawl-worker-{pid}.pyspy.txt"
     log(f"py-spy profile of worker {pid} -> {out}")
-    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100", "--gil",
+    mode = ["--subprocesses"] if tree else ["--gil"]
+    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100", *mode,
                              "--duration", str(seconds), "--pid", str(pid), "--output",
                              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -131,9 +135,11 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
             sampler = Sampler(pids[0], "rivalscope-worker", every=0.5).start()
             rss = TreeSampler(pids).start()
             cpu0 = sum(tree_cpu_seconds(pid) for pid in pids)
+            own0 = sum(own_cpu_seconds(pid) for pid in pids)
             started = time.monotonic()
             start_batch.delay(batch_id)
-            spy = profile(args.py_spy, pids[0], args.profile_seconds) if args.py_spy else None
+            spy = (profile(args.py_spy, pids[0], args.profile_seconds, tree=args.py_spy_tree)
+                   if args.py_spy else None)
             status = "pending"
             deadline = started + 600
             while status not in ("completed", "partial", "failed") and time.monotonic() < deadline:
@@ -145,6 +151,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
                         Batch.id == batch_id))
             seconds = time.monotonic() - started
             cpu = sum(tree_cpu_seconds(pid) for pid in pids) - cpu0
+            own = sum(own_cpu_seconds(pid) for pid in pids) - own0
             peak_rss_kb = rss.stop()
             sampler.stop()
             with engine.connect() as connection:
@@ -161,6 +168,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
             worker.stop()
     return {"status": status, "seconds": seconds, "pages": analysed, "crawled": crawled,
             "rate": analysed / seconds, "cpu_ms": 1000 * cpu / max(1, analysed),
+            "own_cpu_ms": 1000 * own / max(1, analysed),
             "rss_mb": peak_rss_kb / 1024, "connections": sampler.peak_connections,
             "served": server.ask("counts")}
 
@@ -176,6 +184,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per latency (median shown)")
     parser.add_argument("--py-spy", help="path of py-spy: profile the first worker")
     parser.add_argument("--profile-seconds", type=int, default=20)
+    parser.add_argument("--py-spy-tree", action="store_true",
+                        help="profile on-CPU samples of the worker and its analysis children "
+                             "(default: the worker's GIL-holding samples)")
     args = parser.parse_args()
 
     prepare_database()
@@ -210,7 +221,9 @@ def main() -> None:
                               f"{fig['served']['repeated']})")
                     print(f"  every page stored: {ours['pages'] == expected} (batch "
                           f"{ours['status']}, pages_crawled per site min "
-                          f"{min(ours['crawled'])} max {max(ours['crawled'])}); PostgreSQL "
+                          f"{min(ours['crawled'])} max {max(ours['crawled'])}); CPU ms/page: "
+                          f"worker processes {ours['own_cpu_ms']:.1f}, analysis children "
+                          f"{ours['cpu_ms'] - ours['own_cpu_ms']:.1f}; PostgreSQL "
                           f"connections (rivalscope-worker) peak {ours['connections']}")
                     print(f"  ratio {ratio(ours['rate'], base['rate'])}", flush=True)
             finally:
