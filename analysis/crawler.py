@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from analysis.fetcher import Fetcher, FetchResult, is_html_type
@@ -52,6 +55,7 @@ def http_fallback_url(url: str) -> str | None:
     return urlunsplit(("http", netloc, parts.path or "/", parts.query, ""))
 
 EventSink = Callable[[str, dict], None]
+T = TypeVar("T")
 
 
 class SiteFailed(Exception):
@@ -149,9 +153,11 @@ class _Crawl:
         sitemap_limits: SitemapLimits | None,
         max_other_records: int | None,
         http_fallback: bool = True,
+        parallel: int = 1,
     ) -> None:
         self.start = start
         self.http_fallback = http_fallback
+        self.parallel = max(1, parallel)
         self.max_pages = max(1, max_pages)
         self.max_other = max_other_records if max_other_records is not None else max(
             20, 2 * self.max_pages
@@ -181,10 +187,12 @@ class _Crawl:
             1 for url, r in self.done.items() if r.get("analysed") and url not in self.replayed
         )
 
-    def _budget_left(self) -> bool:
-        if self.analysed + self._pending_done_pages() >= self.max_pages:
+    def _budget_left(self, uncertain: int = 0) -> bool:
+        """Room for one more record, whatever the ``uncertain`` records in flight turn out
+        to be (pages or not)."""
+        if self.analysed + self._pending_done_pages() + uncertain >= self.max_pages:
             return False
-        return self.others < self.max_other
+        return self.others + uncertain < self.max_other
 
     def _stop_requested(self) -> bool:
         if self.should_stop():
@@ -282,30 +290,71 @@ class _Crawl:
         self._keep(record, new=True)
         return record
 
-    def visit(self, url: str, robots: RobotsPolicy) -> dict | None:
-        """Replay or fetch one internal URL; None when it turned out to need no record."""
-        if url in self.done:
-            record = self.done[url]
-            self.replayed.add(url)
-            self._keep(record, new=False)
-            return record
-        if url in self.page_finals:
-            return None
-        if not robots.can_fetch(url):
-            record = blocked_record(url)
-            self._keep(record, new=True)
-            return record
+    def _replay(self, url: str) -> dict:
+        record = self.done[url]
+        self.replayed.add(url)
+        self._keep(record, new=False)
+        return record
+
+    def _fetch_page(self, url: str) -> tuple[dict, bool]:
+        """Fetch and analyse one internal URL (safe in a helper thread: it reads only what
+        no other step changes). Also says whether the answer came from another URL, so
+        :meth:`_settle` can tell a page already seen under its final URL."""
         result = self._fetch(url)
         record = page_record(url, result, is_homepage=False)
         record["linked_from"] = self.linked_from.get(url)
-        if record["error"] is None:
-            if _host_port(result.final_url) != self.site:
-                record["error"] = f"redirected off-site to {result.final_url}"
-            elif result.final_url != url and result.final_url in self.page_finals:
-                record["error"] = f"same page as {result.final_url}"
+        redirected = record["error"] is None and result.final_url != url
+        if record["error"] is None and _host_port(result.final_url) != self.site:
+            record["error"] = f"redirected off-site to {result.final_url}"
+            redirected = False
         self._analyse(record, result)
+        return record, redirected
+
+    def _settle(self, url: str, outcome: Future) -> dict | None:
+        """Keep a fetched (or robots-blocked) record, in crawl order; None when an earlier
+        page turned out to be this one (what a one-at-a-time crawl would not have fetched)."""
+        record, redirected = outcome.result()
+        if url in self.page_finals:
+            return None
+        if redirected and record["final_url"] in self.page_finals:
+            record.update(error=f"same page as {record['final_url']}", facts=None,
+                          analysed=False)
         self._keep(record, new=True)
         return record
+
+    def _visit_level(self, urls: list[str], robots: RobotsPolicy,
+                     submit: Callable[..., Future], width: int) -> Iterator[dict | None]:
+        """Records of one breadth-first level, in order, with up to ``width`` fetches in
+        flight. Every decision (fetch or not, budget, stop) is the one a crawl fetching one
+        page at a time takes: a URL is sent only once its place in the budget is certain
+        whatever the pages before it turn out to be, and records are kept in level order,
+        so what is stored does not depend on which answer came back first."""
+        window: deque[tuple[str, Future]] = deque()
+        try:
+            for url in urls:
+                if url in self.done:
+                    while window:
+                        yield self._settle(*window.popleft())
+                    yield self._replay(url)
+                    continue
+                while window and (len(window) >= width
+                                  or not self._budget_left(uncertain=len(window))):
+                    yield self._settle(*window.popleft())
+                if self._stop_requested():
+                    return
+                if not self._budget_left() or url in self.page_finals:
+                    continue  # only resumed records can still be replayed
+                if robots.can_fetch(url):
+                    window.append((url, submit(self._fetch_page, url)))
+                else:
+                    done: Future = Future()
+                    done.set_result((blocked_record(url), False))
+                    window.append((url, done))
+            while window:
+                yield self._settle(*window.popleft())
+        finally:
+            for _, outcome in window:  # stopped or failed: answers still due are dropped
+                outcome.cancel()
 
     def _links(self, record: dict) -> list[str]:
         facts = record.get("facts") or {}
@@ -318,20 +367,23 @@ class _Crawl:
         return fresh
 
     def pages(self, home: dict, robots: RobotsPolicy) -> None:
-        """Breadth-first over internal links, within the page and record budgets."""
-        level = self._links(home) if not robots.homepage_only else []
-        while level:
-            next_level: list[str] = []
-            for url in prioritise(level):
-                if url not in self.done:
-                    if self._stop_requested():
-                        return
-                    if not self._budget_left():
-                        continue  # only resumed records can still be replayed
-                record = self.visit(url, robots)
-                if record is not None and record["analysed"]:
-                    next_level.extend(self._links(record))
-            level = next_level
+        """Breadth-first over internal links, within the page and record budgets; up to
+        ``parallel`` requests in flight, one when robots.txt sets a Crawl-delay."""
+        width = 1 if robots.crawl_delay is not None else self.parallel
+        pool = (ThreadPoolExecutor(width, thread_name_prefix="crawl-fetch")
+                if width > 1 else None)
+        submit = pool.submit if pool is not None else _run_now
+        try:
+            level = self._links(home) if not robots.homepage_only else []
+            while level and not self.result.stopped:
+                next_level: list[str] = []
+                for record in self._visit_level(prioritise(level), robots, submit, width):
+                    if record is not None and record["analysed"]:
+                        next_level.extend(self._links(record))
+                level = next_level
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def sitemaps(self, robots: RobotsPolicy, site_url: str) -> dict:
         if robots.homepage_only:
@@ -370,6 +422,16 @@ class _Crawl:
         return self.result
 
 
+def _run_now(function: Callable[..., T], *args: object) -> Future:
+    """``function(*args)`` run in this thread, as a finished Future (its error kept in it)."""
+    outcome: Future = Future()
+    try:
+        outcome.set_result(function(*args))
+    except BaseException as error:  # noqa: BLE001 - re-raised by outcome.result()
+        outcome.set_exception(error)
+    return outcome
+
+
 def crawl_site(
     start_url: str,
     *,
@@ -383,6 +445,7 @@ def crawl_site(
     sitemap_limits: SitemapLimits | None = None,
     max_other_records: int | None = None,
     http_fallback: bool = True,
+    parallel: int = 1,
 ) -> CrawlResult:
     """Crawl ``start_url``'s site: at most ``max_pages`` analysed pages, homepage included.
 
@@ -404,6 +467,15 @@ def crawl_site(
     http. URLs typed without a scheme are stored as https://, so this is how they reach a
     site that only speaks http, as in a browser.
 
+    ``parallel``: internal pages are fetched (and analysed) up to this many at a time, one
+    at a time when robots.txt sets a Crawl-delay; the politeness gate still caps requests
+    in flight per server. The crawl stays breadth-first and stores the same records, in the
+    same order, as with ``parallel=1``: a level's records are kept in order, and a page is
+    fetched only once it is certain a one-at-a-time crawl would fetch it too. A fetch is
+    wasted only when the crawl stops (answers still due are dropped) or when a page fetched
+    just before it redirected to it. ``on_record``, ``on_event`` and ``should_stop`` run in
+    the calling thread only; fetches and analyses run in helper threads.
+
     ``on_event(kind, data)`` kinds: ``"page_fetched"`` {url, status_code, response_time_ms};
     ``"fetch_failed"`` {url, status_code, error}; ``"robots_blocked"`` {url} for one page, or
     {url: None, reason} when robots.txt was unreachable and only the homepage is crawled.
@@ -424,6 +496,7 @@ def crawl_site(
         sitemap_limits=sitemap_limits,
         max_other_records=max_other_records,
         http_fallback=http_fallback,
+        parallel=parallel,
     )
     try:
         return crawl.run()

@@ -92,8 +92,8 @@ def run_baseline(server: SiteServer, pages: int, concurrency: int) -> dict:
     return figures
 
 
-def start_workers(count: int, concurrency: int) -> list:
-    env = bench_env(RIVALSCOPE_ROLE="worker")
+def start_workers(count: int, concurrency: int, per_origin: int = 1) -> list:
+    env = bench_env(RIVALSCOPE_ROLE="worker", FETCH_PER_ORIGIN=str(per_origin))
     per_worker = max(1, concurrency // count)
     workers = [start_worker(f"crawl-worker-{index}", "app:celery_app", env,
                             concurrency=per_worker) for index in range(count)]
@@ -122,7 +122,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
     from utils.db_operations import BatchOps, UserOps
 
     server.ask("reset")
-    workers = start_workers(args.workers, args.concurrency)
+    workers = start_workers(args.workers, args.concurrency, args.per_origin)
     try:
         with app.app_context():
             engine = db.engine
@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32,
                         help="total: baseline threads = worker threads over all workers")
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes")
+    parser.add_argument("--per-origin", type=int, default=1,
+                        help="FETCH_PER_ORIGIN: requests in flight per site (default 1)")
     parser.add_argument("--runs", type=int, default=1, help="runs per latency (median shown)")
     parser.add_argument("--py-spy", help="path of py-spy: profile the first worker")
     parser.add_argument("--profile-seconds", type=int, default=20)
@@ -195,7 +197,8 @@ def main() -> None:
     expected = args.sites * args.pages
     per_worker = max(1, args.concurrency // args.workers)
     print(f"{args.sites} sites x {args.pages} pages; concurrency {args.concurrency} "
-          f"(baseline threads; ours {args.workers} worker(s) x {per_worker} threads)")
+          f"(baseline threads; ours {args.workers} worker(s) x {per_worker} threads, "
+          f"FETCH_PER_ORIGIN={args.per_origin})")
     results = []
     try:
         for latency in args.latency_ms:

@@ -247,7 +247,8 @@ def _crawl(task: Any, run: SiteRun, done: list[dict]) -> str:
         result = crawl_site(run.url, max_pages=run.max_pages, fetcher=tools.fetcher,
                             politeness=tools.politeness, done=done, on_record=run.store,
                             should_stop=run.should_stop, on_event=run.on_event,
-                            http_fallback=run.http_fallback)
+                            http_fallback=run.http_fallback,
+                            parallel=current_app.config["FETCH_PER_ORIGIN"])
     except SiteFailed as failure:
         run.finish("failed", error=failure.reason)
         return "failed"

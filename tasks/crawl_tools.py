@@ -16,6 +16,7 @@ from utils.db_session_manager import SESSION_MANAGER
 from utils.redis_gate import RedisGate
 
 _LOCK = threading.Lock()
+CRAWL_THREADS_PER_PROCESS = 32  # the most crawl threads a worker process is run with
 
 
 @dataclass
@@ -32,6 +33,8 @@ def build_crawl_tools(config: dict[str, Any]) -> CrawlTools:
         allow_networks=tuple(parse_allow_networks(config.get("FETCH_ALLOW_NETWORKS", ""))),
         total_timeout=config["FETCH_TOTAL_TIMEOUT"],
         max_body_bytes=config["FETCH_MAX_BODY_BYTES"],
+        # every crawl thread may keep FETCH_PER_ORIGIN requests in flight
+        max_connections=max(20, CRAWL_THREADS_PER_PROCESS * config["FETCH_PER_ORIGIN"]),
     )
     politeness = politeness_gate(config)
     strict = bool(config.get("DB_NETWORK_GUARD_STRICT"))
