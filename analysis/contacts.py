@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
 EMAIL_PATTERN = re.compile(
@@ -210,6 +211,7 @@ _RULES = (
 _LINKEDIN_SUB = re.compile(r"www|[a-z]{2}")
 
 
+@lru_cache(maxsize=8192)  # pure, and a site's links recur on every page
 def social_network(url: str) -> str | None:
     """The network a resolved http(s) URL is a profile on, or None (share links give None)."""
     try:

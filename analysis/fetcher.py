@@ -12,9 +12,10 @@ from __future__ import annotations
 import email.utils
 import http.cookiejar
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -137,6 +138,61 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
+class _OriginTransports:
+    """One guarded transport (connection pool) per origin, made on first use.
+
+    httpcore's pool scans every connection it holds for each request and each response it
+    closes, so one pool shared by every crawl thread of a process costs O(connections) per
+    request; per origin, a pool holds the one or few connections of that site. Pools idle
+    for ``idle_seconds`` are closed when a new one is made, and at most ``max_idle`` idle
+    pools are kept."""
+
+    def __init__(self, config: FetchConfig, backend: GuardedBackend, *,
+                 idle_seconds: float = 30.0, max_idle: int = 64) -> None:
+        self.config = config
+        self.backend = backend
+        self.idle_seconds = idle_seconds
+        self.max_idle = max_idle
+        self._lock = threading.Lock()
+        self._pools: dict[tuple[str, str, int], list] = {}  # origin -> [transport, users, last]
+
+    @contextmanager
+    def transport(self, request: httpx.Request) -> Iterator[_GuardedTransport]:
+        """The origin's transport, held (not closed) while the caller uses it."""
+        key = (request.url.scheme, request.url.host, request.url.port or 0)
+        with self._lock:
+            entry = self._pools.get(key)
+            if entry is None:
+                stale = self._stale()
+                entry = self._pools[key] = [_GuardedTransport(self.config, self.backend), 0, 0.0]
+            else:
+                stale = []
+            entry[1] += 1
+        for transport in stale:
+            transport.close()
+        try:
+            yield entry[0]
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                entry[2] = time.monotonic()
+
+    def _stale(self) -> list[_GuardedTransport]:
+        """Remove (under the lock) and return the pools to close: idle too long, or the oldest
+        idle ones past ``max_idle``."""
+        now = time.monotonic()
+        idle = sorted((entry[2], key) for key, entry in self._pools.items() if entry[1] == 0)
+        drop = {key for last, key in idle if now - last > self.idle_seconds}
+        drop.update(key for _, key in idle[: max(0, len(idle) - self.max_idle)])
+        return [self._pools.pop(key)[0] for key in drop]
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for transport, _users, _last in pools:
+            transport.close()
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with its connection pool built on the guarded network backend."""
 
@@ -179,12 +235,12 @@ class Fetcher:
             write=self.config.read_timeout,
             pool=self.config.connect_timeout,
         )
-        self._transport = _GuardedTransport(self.config, self.backend)
+        self._transports = _OriginTransports(self.config, self.backend)
         # The client only builds requests (headers, timeouts); they are sent straight through
-        # the transport, because httpx's own redirect bookkeeping raises on a Location it
-        # cannot parse before we could judge it ourselves.
+        # the origin's transport, because httpx's own redirect bookkeeping raises on a
+        # Location it cannot parse before we could judge it ourselves.
         self._client = httpx.Client(
-            transport=self._transport,
+            transport=_GuardedTransport(self.config, self.backend),  # never sends
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
@@ -199,6 +255,7 @@ class Fetcher:
 
     def close(self) -> None:
         """Close pooled connections."""
+        self._transports.close()
         self._client.close()
 
     def __enter__(self) -> Fetcher:
@@ -372,7 +429,11 @@ class Fetcher:
         started: float,
     ) -> _Hop:
         request = self._client.build_request("GET", url)
-        response = self._transport.handle_request(request)
+        with self._transports.transport(request) as transport:
+            return self._answer(transport.handle_request(request), reader, want_body, started)
+
+    def _answer(self, response: httpx.Response, reader: _BodyReader,
+                want_body: Callable[[str | None], bool] | None, started: float) -> _Hop:
         try:
             headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw

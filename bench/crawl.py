@@ -53,6 +53,7 @@ from common import (
 )
 
 BENCH = Path(__file__).resolve().parent
+PY_SPY_RATE = 250  # samples per second
 
 
 class SiteServer:
@@ -109,7 +110,7 @@ def profile(py_spy: str, pid: int, seconds: int, *, tree: bool = False) -> subpr
     out = INSTANCE.parent / f"crawl-worker-{pid}.pyspy.txt"
     log(f"py-spy profile of worker {pid} -> {out}")
     mode = ["--subprocesses"] if tree else ["--gil"]
-    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", "100", *mode,
+    return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), *mode,
                              "--duration", str(seconds), "--pid", str(pid), "--output",
                              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
