@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import http.cookiejar
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -151,6 +152,8 @@ class _OriginTransports:
                  idle_seconds: float = 30.0, max_idle: int = 64) -> None:
         self.config = config
         self.backend = backend
+        # loading the CA bundle costs ~0.1 s of CPU: once per fetcher, not once per origin
+        self.ssl_context = httpx.create_ssl_context(verify=config.verify_tls, trust_env=False)
         self.idle_seconds = idle_seconds
         self.max_idle = max_idle
         self._lock = threading.Lock()
@@ -164,7 +167,7 @@ class _OriginTransports:
             entry = self._pools.get(key)
             if entry is None:
                 stale = self._stale()
-                entry = self._pools[key] = [_GuardedTransport(self.config, self.backend), 0, 0.0]
+                entry = self._pools[key] = [self.new_transport(), 0, 0.0]
             else:
                 stale = []
             entry[1] += 1
@@ -176,6 +179,9 @@ class _OriginTransports:
             with self._lock:
                 entry[1] -= 1
                 entry[2] = time.monotonic()
+
+    def new_transport(self) -> _GuardedTransport:
+        return _GuardedTransport(self.config, self.backend, self.ssl_context)
 
     def _stale(self) -> list[_GuardedTransport]:
         """Remove (under the lock) and return the pools to close: idle too long, or the oldest
@@ -196,12 +202,13 @@ class _OriginTransports:
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with its connection pool built on the guarded network backend."""
 
-    def __init__(self, config: FetchConfig, backend: GuardedBackend) -> None:
-        super().__init__(verify=config.verify_tls, trust_env=False)
+    def __init__(self, config: FetchConfig, backend: GuardedBackend,
+                 ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context, trust_env=False)
         import httpcore
 
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=config.verify_tls, trust_env=False),
+            ssl_context=ssl_context,
             max_connections=config.max_connections,
             max_keepalive_connections=config.max_connections,
             keepalive_expiry=5.0,
@@ -240,7 +247,7 @@ class Fetcher:
         # the origin's transport, because httpx's own redirect bookkeeping raises on a
         # Location it cannot parse before we could judge it ourselves.
         self._client = httpx.Client(
-            transport=_GuardedTransport(self.config, self.backend),  # never sends
+            transport=self._transports.new_transport(),  # never sends
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,

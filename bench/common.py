@@ -376,13 +376,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
-def own_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` alone (its threads, none of its children)."""
+def own_cpu_seconds(pid: int, *, system_only: bool = False) -> float:
+    """User + system CPU of ``pid`` alone (its threads, none of its children), or only its
+    system time."""
     try:
         fields = _stat_fields(pid)
     except (OSError, ValueError):
         return 0.0
-    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+    used = fields[12:13] if system_only else fields[11:13]
+    return sum(int(value) for value in used) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_rss_kb(pid: int) -> int:

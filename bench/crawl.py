@@ -137,6 +137,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
             rss = TreeSampler(pids).start()
             cpu0 = sum(tree_cpu_seconds(pid) for pid in pids)
             own0 = sum(own_cpu_seconds(pid) for pid in pids)
+            sys0 = sum(own_cpu_seconds(pid, system_only=True) for pid in pids)
             started = time.monotonic()
             start_batch.delay(batch_id)
             spy = (profile(args.py_spy, pids[0], args.profile_seconds, tree=args.py_spy_tree)
@@ -153,6 +154,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
             seconds = time.monotonic() - started
             cpu = sum(tree_cpu_seconds(pid) for pid in pids) - cpu0
             own = sum(own_cpu_seconds(pid) for pid in pids) - own0
+            system = sum(own_cpu_seconds(pid, system_only=True) for pid in pids) - sys0
             peak_rss_kb = rss.stop()
             sampler.stop()
             with engine.connect() as connection:
@@ -170,6 +172,7 @@ def run_ours(app, server: SiteServer, pages: int, args: argparse.Namespace, labe
     return {"status": status, "seconds": seconds, "pages": analysed, "crawled": crawled,
             "rate": analysed / seconds, "cpu_ms": 1000 * cpu / max(1, analysed),
             "own_cpu_ms": 1000 * own / max(1, analysed),
+            "own_sys_ms": 1000 * system / max(1, analysed),
             "rss_mb": peak_rss_kb / 1024, "connections": sampler.peak_connections,
             "served": server.ask("counts")}
 
@@ -226,7 +229,8 @@ def main() -> None:
                     print(f"  every page stored: {ours['pages'] == expected} (batch "
                           f"{ours['status']}, pages_crawled per site min "
                           f"{min(ours['crawled'])} max {max(ours['crawled'])}); CPU ms/page: "
-                          f"worker processes {ours['own_cpu_ms']:.1f}, analysis children "
+                          f"worker processes {ours['own_cpu_ms']:.1f} (system "
+                          f"{ours['own_sys_ms']:.1f}), analysis children "
                           f"{ours['cpu_ms'] - ours['own_cpu_ms']:.1f}; PostgreSQL "
                           f"connections (rivalscope-worker) peak {ours['connections']}")
                     print(f"  ratio {ratio(ours['rate'], base['rate'])}", flush=True)

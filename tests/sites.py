@@ -23,6 +23,9 @@ class SiteSpec:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (type, body)
     path_delays: dict[str, float] = field(default_factory=dict)  # per-path extra delay
     served: Counter = field(default_factory=Counter)
+    in_flight: int = 0              # requests being answered now, and the most at once
+    peak_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -33,6 +36,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         spec = self.spec
+        with spec.lock:
+            spec.in_flight += 1
+            spec.peak_in_flight = max(spec.peak_in_flight, spec.in_flight)
+        try:
+            self._answer(spec)
+        finally:
+            with spec.lock:
+                spec.in_flight -= 1
+
+    def _answer(self, spec: SiteSpec) -> None:
         path = self.path.split("?", 1)[0]
         spec.served[path] += 1
         if spec.delay or path in spec.path_delays:
