@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -158,6 +159,7 @@ class _Crawl:
         self.start = start
         self.http_fallback = http_fallback
         self.parallel = max(1, parallel)
+        self.fetching = threading.BoundedSemaphore(self.parallel)
         self.max_pages = max(1, max_pages)
         self.max_other = max_other_records if max_other_records is not None else max(
             20, 2 * self.max_pages
@@ -300,7 +302,8 @@ class _Crawl:
         """Fetch and analyse one internal URL (safe in a helper thread: it reads only what
         no other step changes). Also says whether the answer came from another URL, so
         :meth:`_settle` can tell a page already seen under its final URL."""
-        result = self._fetch(url)
+        with self.fetching:  # ``parallel`` requests at most; the other helper analyses
+            result = self._fetch(url)
         record = page_record(url, result, is_homepage=False)
         record["linked_from"] = self.linked_from.get(url)
         redirected = record["error"] is None and result.final_url != url
@@ -368,8 +371,11 @@ class _Crawl:
 
     def pages(self, home: dict, robots: RobotsPolicy) -> None:
         """Breadth-first over internal links, within the page and record budgets; up to
-        ``parallel`` requests in flight, one when robots.txt sets a Crawl-delay."""
-        width = 1 if robots.crawl_delay is not None else self.parallel
+        ``parallel`` requests in flight (the politeness gate holds them to its own cap),
+        one page at a time when robots.txt sets a Crawl-delay."""
+        # One page more than the requests allowed in flight: the next request goes out (when
+        # the gate lets it) while the last answer is analysed and stored.
+        width = 1 if robots.crawl_delay is not None else self.parallel + 1
         pool = (ThreadPoolExecutor(width, thread_name_prefix="crawl-fetch")
                 if width > 1 else None)
         submit = pool.submit if pool is not None else _run_now
@@ -467,14 +473,16 @@ def crawl_site(
     http. URLs typed without a scheme are stored as https://, so this is how they reach a
     site that only speaks http, as in a browser.
 
-    ``parallel``: internal pages are fetched (and analysed) up to this many at a time, one
-    at a time when robots.txt sets a Crawl-delay; the politeness gate still caps requests
-    in flight per server. The crawl stays breadth-first and stores the same records, in the
-    same order, as with ``parallel=1``: a level's records are kept in order, and a page is
-    fetched only once it is certain a one-at-a-time crawl would fetch it too. A fetch is
-    wasted only when the crawl stops (answers still due are dropped) or when a page fetched
-    just before it redirected to it. ``on_record``, ``on_event`` and ``should_stop`` run in
-    the calling thread only; fetches and analyses run in helper threads.
+    ``parallel``: internal pages are fetched up to this many at a time, and one more page
+    is analysed meanwhile (so even ``parallel=1`` overlaps the next request with the last
+    page's analysis and storage); the politeness gate still caps requests in flight per
+    server, and a robots.txt Crawl-delay makes the crawl one page at a time. The crawl stays
+    breadth-first and stores the same records, in the same order, as one fetching a page at
+    a time: a level's records are kept in order, and a page is sent only once it is certain
+    that such a crawl would send it too. A request is wasted only when the crawl stops
+    (answers still due are dropped) or when a page sent just before it redirected to it.
+    ``on_record``, ``on_event`` and ``should_stop`` run in the calling thread only; fetches
+    and analyses run in helper threads.
 
     ``on_event(kind, data)`` kinds: ``"page_fetched"`` {url, status_code, response_time_ms};
     ``"fetch_failed"`` {url, status_code, error}; ``"robots_blocked"`` {url} for one page, or

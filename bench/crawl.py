@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -110,6 +111,8 @@ def profile(py_spy: str, pid: int, seconds: int, *, tree: bool = False) -> subpr
     out = INSTANCE.parent / f"crawl-worker-{pid}.pyspy.txt"
     log(f"py-spy profile of worker {pid} -> {out}")
     mode = ["--subprocesses"] if tree else ["--gil"]
+    if os.environ.get("BENCH_PY_SPY_IDLE"):  # wall clock: every thread, waiting or not
+        mode = ["--idle"]
     return subprocess.Popen([py_spy, "record", "--format", "raw", "--rate", str(PY_SPY_RATE), *mode,
                              "--duration", str(seconds), "--pid", str(pid), "--output",
                              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -19,8 +19,10 @@ it (at most once per ``LOG_EVERY_SECONDS``); it returns to Redis on the next cal
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -105,6 +107,11 @@ class RedisGate:
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=25)
         self.fallback = Politeness(concurrency=concurrency, default_delay=default_delay,
                                    max_delay=max_delay)
+        # Threads of this process queue for a gate here first, so they wake as soon as a
+        # slot frees instead of polling Redis; the Redis scripts then rule between processes.
+        self._local: weakref.WeakValueDictionary[tuple[str, str, str], threading.Semaphore] = (
+            weakref.WeakValueDictionary())
+        self._local_lock = threading.Lock()
         self._acquire = self.client.register_script(_ACQUIRE)
         self._release = self.client.register_script(_RELEASE)
         self._set_delay = self.client.register_script(_SET_DELAY)
@@ -153,6 +160,17 @@ class RedisGate:
         origin's gate, or with ``address`` the server's (see ``_keys``)."""
         origin = _as_origin(url)
         keys = self._keys(origin, address)
+        with self._local_lock:
+            local = self._local.get(keys)
+            if local is None:
+                local = self._local[keys] = threading.BoundedSemaphore(self.concurrency)
+        with local:
+            with self._redis_slot(url, address, origin, keys):
+                yield
+
+    @contextmanager
+    def _redis_slot(self, url: str, address: str | None, origin: Origin,
+                    keys: tuple[str, str, str]) -> Iterator[None]:
         token = uuid.uuid4().hex
         try:
             wait_ms = self._reserve(keys, token)

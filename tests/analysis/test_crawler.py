@@ -281,26 +281,29 @@ def test_resume_never_refetches_done_records(servers):
         full = crawl(first_site.url("/"), f, max_pages=10)
     assert page_paths(full, first_site) == ["/", "/a", "/b", "/c", "/a1", "/gone", "/b1"]
 
-    # A first run stored the homepage, /a and /b, then the worker died
-    # (requests so far: robots.txt, /, sitemap.xml, /a, /b).
+    # A first run stored the homepage and at least /a and /b, then the worker died.
     site = servers.serve(build())
+    first_stored = []
     with make_fetcher() as f:
-        partial = crawl(site.url("/"), f, max_pages=10,
-                        should_stop=lambda: len(site.paths()) >= 5)
+        partial = crawl(site.url("/"), f, max_pages=10, on_record=first_stored.append,
+                        should_stop=lambda: len(first_stored) >= 3)
     done = partial.records
     assert partial.stopped
-    assert [r["url"][len(site.origin):] for r in done] == ["/", "/a", "/b"]
+    done_paths = [r["url"][len(site.origin):] for r in done]
+    everything = ["/", "/a", "/b", "/c", "/a1", "/gone", "/b1"]
+    assert 3 <= len(done_paths) < len(everything)
+    assert done_paths == everything[: len(done_paths)]  # a prefix of the crawl order
     before = site.paths().copy()
 
     stored = []
     with make_fetcher() as f:
         resumed = crawl(site.url("/"), f, max_pages=10, done=done, on_record=stored.append)
     after = site.paths()[len(before):]
-    assert page_paths(resumed, site) == ["/", "/a", "/b", "/c", "/a1", "/gone", "/b1"]
-    assert sorted(p for p in after if p not in ("/robots.txt", "/sitemap.xml")) == [
-        "/a1", "/b1", "/c", "/gone"]  # nothing in done was fetched again
-    assert [r["url"][len(site.origin):] for r in stored] == ["/c", "/a1", "/gone", "/b1"]
-    assert resumed.records[:3] == done
+    assert page_paths(resumed, site) == everything
+    assert sorted(p for p in after if p not in ("/robots.txt", "/sitemap.xml")) == sorted(
+        everything[len(done_paths):])  # nothing in done was fetched again
+    assert [r["url"][len(site.origin):] for r in stored] == everything[len(done_paths):]
+    assert resumed.records[: len(done)] == done
 
 
 def test_resume_counts_done_pages_against_max_pages(servers, fetcher):
@@ -340,7 +343,10 @@ def test_redirect_to_an_already_crawled_page_is_not_a_second_page(servers, fetch
     result = crawl(site.url("/"), fetcher)
     analysed = [r["final_url"] for r in result.records if r["analysed"]]
     assert analysed == [site.url("/"), site.url("/new")]
-    assert site.count("/new") == 1
+    # /new may have been asked for while /old's answer (a redirect to it) was analysed, the
+    # one request an overlapping crawl can waste; it is kept as a page once all the same
+    assert site.count("/new") in (1, 2)
+    assert [r["url"] for r in result.records].count(site.url("/new")) == 0
 
 
 def test_off_site_redirect_and_assets_are_not_pages(servers, fetcher):
