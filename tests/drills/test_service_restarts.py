@@ -78,7 +78,8 @@ def test_postgres_restart_mid_batch_web_503_then_recovers_and_batch_completes(dr
     assert "OperationalError" in output  # the worker did meet the outage (and retried)
     refetched = sum(max(0, n - 1) for spec in specs for path, n in spec.served.items()
                     if path.startswith("/p"))
-    assert refetched <= len(specs), refetched  # at most the page in flight, per site
+    # at most the pages in flight: the crawl's window (FETCH_PER_ORIGIN + 1) per site
+    assert refetched <= 2 * len(specs), refetched
 
 
 def test_redis_restart_mid_batch_workers_reconnect_and_batch_completes(drill: Drill):
@@ -119,4 +120,4 @@ def test_redis_restart_mid_batch_workers_reconnect_and_batch_completes(drill: Dr
     assert output.count("Connected to redis") >= 2, output[-3000:]  # it reconnected
     refetched = sum(max(0, n - 1) for spec in specs for path, n in spec.served.items()
                     if path.startswith("/p"))
-    assert refetched <= len(specs), refetched
+    assert refetched <= 2 * len(specs), refetched  # the crawl's window per site

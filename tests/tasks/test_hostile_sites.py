@@ -199,15 +199,19 @@ def test_cancel_stops_the_crawl_within_the_budget(app, committed, test_settings)
         worker = start_worker(test_settings, env={"PAGE_BUDGET_SECONDS": "4", **SPIN_TARGET})
         try:
             batch_id = submit(committed, [site.url], max_pages=6)
-            wait_for(lambda: site.hits["/s1"] == 1, 30, "the first spinning page", worker)
+            # the crawl's window (FETCH_PER_ORIGIN + 1 = 2): /s2 is fetched while /s1 spins
+            wait_for(lambda: site.hits["/s1"] == 1 and site.hits["/s2"] == 1, 30,
+                     "the first spinning page and the next one", worker)
             committed.rollback()
             assert BatchOps.cancel(committed, committed.get(Batch, batch_id))
             committed.commit()
             cancelled = time.monotonic()
+            hits_at_cancel = dict(site.hits)
             wait_for(lambda: not children_of(worker.pid), 4 + 10, "the analysis to end", worker)
             assert time.monotonic() - cancelled < 4 + 10
             time.sleep(1)
-            assert site.hits["/s2"] == 0  # nothing fetched after the cancel was seen
+            assert dict(site.hits) == hits_at_cancel  # nothing fetched after the cancel
+            assert site.hits["/s3"] == 0
             [row] = sites_of(committed, batch_id).values()
             assert row.status == "cancelled" and row.error is None
         finally:
