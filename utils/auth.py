@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Request, current_app, g, redirect, request, url_for
+from flask import Flask, Request, Response, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user
 
 from models import User, db
@@ -23,8 +24,31 @@ from utils.db_operations import UserOps
 login_manager = LoginManager()
 
 
+API_PREFIX = "/api/"
+
+
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PREFIX)
+
+
+class ApiRequestSession(SecureCookieSession):
+    """The session of an API request: always empty, never saved."""
+
+
+class CookieSessionsOutsideApi(SecureCookieSessionInterface):
+    """Browser sessions (signed cookies) everywhere but under ``/api/``: the API
+    authenticates with bearer tokens only, so there the session cookie is neither read (no
+    signature check, no decoding) nor written (no ``Set-Cookie``, no ``Vary: Cookie``)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return ApiRequestSession()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if isinstance(session, ApiRequestSession):
+            return
+        super().save_session(app, session, response)
 
 
 def bearer_token(req: Request | None = None) -> str | None:
@@ -40,8 +64,9 @@ def user_for_bearer(req: Request | None = None) -> User | None:
     token = bearer_token(req)
     if token is None:
         return None
-    user = UserOps.user_for_token(db.session, token)
-    if user is not None and db.session.dirty:
+    user, touch = UserOps.user_for_token(db.session, token)
+    if touch is not None:
+        UserOps.touch_token(db.session, touch)
         db.session.commit()
     return user
 
@@ -84,6 +109,7 @@ def parse_identity(value: str) -> tuple[int, int] | None:
 
 def init_auth(app: Flask) -> None:
     """Wire Flask-Login: session users, bearer-token users, JSON 401s under /api."""
+    app.session_interface = CookieSessionsOutsideApi()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"

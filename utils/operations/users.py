@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import ApiToken, Batch, BatchEvent, Comparison, Page, Site, User
@@ -16,6 +16,17 @@ from utils import passwords
 
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=5)
+# ``last_used_at`` is written at most this often per token.
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+# The token check's statements, built once per process: the user (the one ORM entity) and
+# the token's own facts, by the token's hash.
+_TOKEN_USER = (sa.select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at,
+                         ApiToken.last_used_at)
+               .join(ApiToken, ApiToken.user_id == User.id)
+               .where(ApiToken.token_hash == sa.bindparam("token_hash")))
+_TOUCH_TOKEN = (sa.update(ApiToken).where(ApiToken.id == sa.bindparam("token_id"))
+                .values(last_used_at=sa.bindparam("used_at"))
+                .execution_options(synchronize_session=False))
 
 
 def hash_token(token: str) -> str:
@@ -122,15 +133,25 @@ class UserOps:
         return token, row
 
     @staticmethod
-    def user_for_token(session: Session, token: str) -> User | None:
-        row = session.scalar(sa.select(ApiToken).options(joinedload(ApiToken.user))
-                             .where(ApiToken.token_hash == hash_token(token)))
+    def user_for_token(session: Session, token: str) -> tuple[User | None, int | None]:
+        """The live token's user, in ONE query (a statement built once per process), and
+        the token's id when its ``last_used_at`` is due for an update (older than a minute,
+        or never used), else None. Writes nothing: the caller records the use
+        (``touch_token``)."""
+        row = session.execute(_TOKEN_USER, {"token_hash": hash_token(token)}).first()
+        if row is None:
+            return None, None
+        user, token_id, expires_at, revoked_at, last_used_at = row
         now = utcnow()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            return None
-        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-            row.last_used_at = now
-        return row.user
+        if revoked_at is not None or expires_at <= now:
+            return None, None
+        due = last_used_at is None or now - last_used_at > TOKEN_TOUCH_EVERY
+        return user, token_id if due else None
+
+    @staticmethod
+    def touch_token(session: Session, token_id: int) -> None:
+        """Record a token's use now (one UPDATE; the caller commits)."""
+        session.execute(_TOUCH_TOKEN, {"token_id": token_id, "used_at": utcnow()})
 
     @staticmethod
     def tokens(session: Session, user: User) -> list[ApiToken]:
