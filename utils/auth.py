@@ -20,6 +20,7 @@ from flask_login import LoginManager, current_user, login_user
 from models import User, db
 from utils import passwords
 from utils.db_operations import UserOps
+from utils.request_scope import read_without_transaction
 
 login_manager = LoginManager()
 
@@ -59,15 +60,19 @@ def bearer_token(req: Request | None = None) -> str | None:
 
 
 def user_for_bearer(req: Request | None = None) -> User | None:
-    """The user whose live API token the request carries (one query; ``last_used_at`` is
-    written at most once a minute, so a read rarely commits)."""
+    """The user whose live API token the request carries: one query. ``last_used_at`` is
+    written at most once a minute; an API read on PostgreSQL runs without a transaction
+    (``read_without_transaction``), so that write is one self-committing statement and the
+    read never sends ``COMMIT`` (nor ``BEGIN``/``ROLLBACK``)."""
     token = bearer_token(req)
     if token is None:
         return None
+    autocommit = read_without_transaction(db.session())
     user, touch = UserOps.user_for_token(db.session, token)
     if touch is not None:
         UserOps.touch_token(db.session, touch)
-        db.session.commit()
+        if not autocommit:
+            db.session.commit()
     return user
 
 
