@@ -157,6 +157,7 @@ def _ping_if_idle(idle_seconds: float) -> Any:
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
+            dbapi_connection.rollback()  # hand the connection out as idle as it came in
         except Exception as error:  # noqa: BLE001 - any failure means: not usable
             raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
     return ping
@@ -175,19 +176,22 @@ def autocommit_until_checkin(connection: Connection) -> bool:
     default (SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` option resets the level
     explicitly on return, and leaving autocommit then costs a ``SET`` round trip). The
     checkin event puts the flag back, so the pool only ever holds connections in their
-    usual mode. Call it before the connection's first statement: a transaction the idle
-    ping began is rolled back first."""
+    usual mode. Call it before the connection's first statement (a connection already in a
+    transaction is left as it is: False)."""
     if connection.dialect.driver != "psycopg2":
         return False
     fairy = connection.connection
     dbapi_connection = fairy.dbapi_connection
     if dbapi_connection is None:
         return False
-    if dbapi_connection.autocommit:
-        return True
-    if dbapi_connection.info.transaction_status != _PSYCOPG2_IDLE:
-        dbapi_connection.rollback()
-    dbapi_connection.autocommit = True
+    try:
+        if dbapi_connection.autocommit:
+            return True
+        if dbapi_connection.info.transaction_status != _PSYCOPG2_IDLE:
+            return False  # a transaction began already: it goes on as usual
+        dbapi_connection.autocommit = True
+    except Exception:  # noqa: BLE001 - a broken connection: the first statement will say so
+        return False
     fairy.info[AUTOCOMMIT_UNTIL_CHECKIN] = True
     return True
 
