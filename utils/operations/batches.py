@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
@@ -42,6 +43,22 @@ class SiteStatus:
 
 
 _STATUS_STATEMENTS: dict[bool, sa.Select] = {}
+
+
+@functools.cache
+def _STATUS_AGGREGATED() -> sa.Select:  # noqa: N802 - a constant, built on first use
+    """PostgreSQL: the batch's columns and its sites as ``[[id, url, status, error,
+    is_own], ...]`` in position order (``[]`` for none), by batch id and owner."""
+    batches, sites = Batch.__table__, Site.__table__
+    site = sa.func.json_build_array(sites.c.id, sites.c.url, sites.c.status, sites.c.error,
+                                    sites.c.is_own)
+    site_list = (sa.select(sa.func.coalesce(
+        sa.func.json_agg(postgresql.aggregate_order_by(site, sites.c.position, sites.c.id)),
+        sa.literal_column("'[]'::json")))
+        .where(sites.c.batch_id == batches.c.id).correlate(batches).scalar_subquery())
+    return (sa.select(*[batches.c[key] for key in BATCH_STATUS_KEYS], site_list)
+            .where(batches.c.id == sa.bindparam("batch_id"),
+                   batches.c.user_id == sa.bindparam("user_id")))
 
 
 def _status_statement(for_page: bool) -> sa.Select:
@@ -121,8 +138,21 @@ class BatchOps:
         batch's ``last_event_id``.
 
         The statement is built once per process and runs as Core on the session's
-        connection (no ORM compile or loading step); rows are read by position."""
-        rows = session.connection().execute(
+        connection (no ORM compile or loading step); rows are read by position. On
+        PostgreSQL the API's read takes the sites as one JSON array (``json_agg``), so one
+        row is read instead of one per site."""
+        connection = session.connection()
+        if not for_page and connection.dialect.name == "postgresql":
+            # The sites come as one JSON array (built by PostgreSQL): one row to read.
+            row = connection.execute(_STATUS_AGGREGATED(),
+                                     {"batch_id": batch_id, "user_id": user_id}).first()
+            if row is None:
+                return None
+            batch = SimpleNamespace(**dict(zip(BATCH_STATUS_KEYS, row[:_NB], strict=True)))
+            sites = [SiteStatus(*site) for site in row[_NB]]
+            finished = sum(1 for site in sites if site.status in FINISHED_SITE)
+            return batch, sites, BatchOps.progress_from(batch, finished)
+        rows = connection.execute(
             _status_statement(for_page), {"batch_id": batch_id, "user_id": user_id}).all()
         if not rows:
             return None
