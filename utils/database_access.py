@@ -200,9 +200,15 @@ _PSYCOPG2_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def _end_autocommit(dbapi_connection: Any, record: Any) -> None:
-    if record is not None and record.info.pop(AUTOCOMMIT_UNTIL_CHECKIN, False) \
-            and dbapi_connection is not None:
+    """Checkin: a connection flipped by ``autocommit_until_checkin`` returns to the pool in
+    transaction mode, or not at all (a broken one is invalidated)."""
+    if record is None or not record.info.pop(AUTOCOMMIT_UNTIL_CHECKIN, False) \
+            or dbapi_connection is None:
+        return
+    try:
         dbapi_connection.autocommit = False
+    except Exception as error:  # noqa: BLE001 - closed or broken: never reuse it as it is
+        record.invalidate(error)
 
 
 def _refuse_foreign_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:

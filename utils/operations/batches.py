@@ -42,11 +42,8 @@ class SiteStatus:
         self.display_name, self.pages, self.report = display_name, pages, report
 
 
-_STATUS_STATEMENTS: dict[bool, sa.Select] = {}
-
-
 @functools.cache
-def _STATUS_AGGREGATED() -> sa.Select:  # noqa: N802 - a constant, built on first use
+def _status_aggregated() -> sa.Select:
     """PostgreSQL: the batch's columns and its sites as ``[[id, url, status, error,
     is_own], ...]`` in position order (``[]`` for none), by batch id and owner."""
     batches, sites = Batch.__table__, Site.__table__
@@ -61,13 +58,11 @@ def _STATUS_AGGREGATED() -> sa.Select:  # noqa: N802 - a constant, built on firs
                    batches.c.user_id == sa.bindparam("user_id")))
 
 
+@functools.cache
 def _status_statement(for_page: bool) -> sa.Select:
     """The status read's statement (built once per process and variant; the compiled form
     is then cached by SQLAlchemy). Columns: the batch's, then site id, url, status, error,
     is_own, and for the page last_event_id, display_name, title, og_site_name, pages."""
-    statement = _STATUS_STATEMENTS.get(for_page)
-    if statement is not None:
-        return statement
     batches, sites = Batch.__table__, Site.__table__
     columns: list[Any] = [batches.c[key] for key in BATCH_STATUS_KEYS]
     columns += [sites.c.id, sites.c.url, sites.c.status, sites.c.error, sites.c.is_own]
@@ -83,13 +78,11 @@ def _status_statement(for_page: bool) -> sa.Select:
         columns += [last_event, sites.c.display_name,
                     sites.c.report["title"].as_string(),
                     sites.c.report[("open_graph", "og:site_name")].as_string(), pages]
-    statement = (sa.select(*columns).select_from(batches)
-                 .outerjoin(sites, sites.c.batch_id == batches.c.id)
-                 .where(batches.c.id == sa.bindparam("batch_id"),
-                        batches.c.user_id == sa.bindparam("user_id"))
-                 .order_by(sites.c.position, sites.c.id))
-    _STATUS_STATEMENTS[for_page] = statement
-    return statement
+    return (sa.select(*columns).select_from(batches)
+            .outerjoin(sites, sites.c.batch_id == batches.c.id)
+            .where(batches.c.id == sa.bindparam("batch_id"),
+                   batches.c.user_id == sa.bindparam("user_id"))
+            .order_by(sites.c.position, sites.c.id))
 
 
 BATCH_STATUS_OF_SITE = (sa.select(Batch.status).join(Site, Site.batch_id == Batch.id)
@@ -144,7 +137,7 @@ class BatchOps:
         connection = session.connection()
         if not for_page and connection.dialect.name == "postgresql":
             # The sites come as one JSON array (built by PostgreSQL): one row to read.
-            row = connection.execute(_STATUS_AGGREGATED(),
+            row = connection.execute(_status_aggregated(),
                                      {"batch_id": batch_id, "user_id": user_id}).first()
             if row is None:
                 return None
