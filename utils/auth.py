@@ -20,6 +20,7 @@ from flask_login import LoginManager, current_user, login_user
 from models import User, db
 from utils import passwords
 from utils.db_operations import UserOps
+from utils.operations.users import TokenIdentity
 from utils.request_scope import read_without_transaction
 
 login_manager = LoginManager()
@@ -59,8 +60,8 @@ def bearer_token(req: Request | None = None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def user_for_bearer(req: Request | None = None) -> User | None:
-    """The user whose live API token the request carries: one query. ``last_used_at`` is
+def user_for_bearer(req: Request | None = None) -> TokenIdentity | None:
+    """Who the request's live API token belongs to: one query. ``last_used_at`` is
     written at most once a minute; an API read on PostgreSQL runs without a transaction
     (``read_without_transaction``), so that write is one self-committing statement and the
     read never sends ``COMMIT`` (nor ``BEGIN``/``ROLLBACK``)."""
@@ -132,7 +133,9 @@ def init_auth(app: Flask) -> None:
 
     @login_manager.request_loader
     def load_user_from_token(req: Request) -> User | None:
-        return user_for_bearer(req)
+        """A bearer token outside /api (pages use the full user)."""
+        identity = user_for_bearer(req)
+        return UserOps.get(db.session, identity.id) if identity is not None else None
 
     @login_manager.unauthorized_handler
     def unauthorized():
@@ -143,7 +146,7 @@ def init_auth(app: Flask) -> None:
         return redirect(url_for(login_manager.login_view, next=request.full_path))
 
 
-def _token_user() -> User | None:
+def _token_user() -> TokenIdentity | None:
     """The bearer token's user for an API request (cookies never count under /api)."""
     user = user_for_bearer()
     if user is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_login import UserMixin
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,12 +20,15 @@ LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=5)
 # ``last_used_at`` is written at most this often per token.
 TOKEN_TOUCH_EVERY = timedelta(minutes=1)
-# The token check's statements, built once per process: the user (the one ORM entity) and
-# the token's own facts, by the token's hash.
-_TOKEN_USER = (sa.select(User, ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at,
-                         ApiToken.last_used_at)
-               .join(ApiToken, ApiToken.user_id == User.id)
-               .where(ApiToken.token_hash == sa.bindparam("token_hash")))
+# The token check's statements, built once per process (Core, on the session's connection:
+# no ORM compile or loading step): the user's identity and the token's own facts, by the
+# token's hash.
+_users, _tokens = User.__table__, ApiToken.__table__
+_TOKEN_USER = (sa.select(_users.c.id, _users.c.email, _users.c.is_admin,
+                         _users.c.session_version, _tokens.c.id, _tokens.c.expires_at,
+                         _tokens.c.revoked_at, _tokens.c.last_used_at)
+               .join(_tokens, _tokens.c.user_id == _users.c.id)
+               .where(_tokens.c.token_hash == sa.bindparam("token_hash")))
 _TOUCH_TOKEN = (sa.update(ApiToken).where(ApiToken.id == sa.bindparam("token_id"))
                 .values(last_used_at=sa.bindparam("used_at"))
                 .execution_options(synchronize_session=False))
@@ -32,6 +37,20 @@ _TOUCH_TOKEN = (sa.update(ApiToken).where(ApiToken.id == sa.bindparam("token_id"
 def hash_token(token: str) -> str:
     """Tokens are stored as their SHA-256 (a token has full entropy; no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIdentity(UserMixin):
+    """Who a live API token belongs to: what the API needs of its user (no ORM object; load
+    the ``User`` with ``UserOps.get`` for anything more)."""
+
+    id: int
+    email: str
+    is_admin: bool
+    session_version: int
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version or 0}:0"
 
 
 class UserOps:
@@ -133,20 +152,20 @@ class UserOps:
         return token, row
 
     @staticmethod
-    def user_for_token(session: Session, token: str) -> tuple[User | None, int | None]:
-        """The live token's user, in ONE query (a statement built once per process), and
-        the token's id when its ``last_used_at`` is due for an update (older than a minute,
-        or never used), else None. Writes nothing: the caller records the use
-        (``touch_token``)."""
-        row = session.execute(_TOKEN_USER, {"token_hash": hash_token(token)}).first()
+    def user_for_token(session: Session, token: str) -> tuple[TokenIdentity | None, int | None]:
+        """The live token's user (``TokenIdentity``), in ONE query, and the token's id when
+        its ``last_used_at`` is due for an update (older than a minute, or never used), else
+        None. Writes nothing: the caller records the use (``touch_token``)."""
+        row = session.connection().execute(
+            _TOKEN_USER, {"token_hash": hash_token(token)}).first()
         if row is None:
             return None, None
-        user, token_id, expires_at, revoked_at, last_used_at = row
+        user_id, email, is_admin, version, token_id, expires_at, revoked_at, last_used_at = row
         now = utcnow()
         if revoked_at is not None or expires_at <= now:
             return None, None
         due = last_used_at is None or now - last_used_at > TOKEN_TOUCH_EVERY
-        return user, token_id if due else None
+        return TokenIdentity(user_id, email, bool(is_admin), version), token_id if due else None
 
     @staticmethod
     def touch_token(session: Session, token_id: int) -> None:
