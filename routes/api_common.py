@@ -17,6 +17,7 @@ from models import User, db
 from routes.errors import error_response
 from utils.auth import bearer_token, user_for_bearer
 from utils.operations.limits import QuotaRefusal, check_batch_quota
+from utils.operations.users import TokenIdentity
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def require_token() -> None:
     g._login_user = user  # Flask-Login's per-request user: the token's, never the cookie's
 
 
-def api_user() -> User:
-    """The user the request's token belongs to."""
+def api_user() -> User | TokenIdentity:
+    """The user the request's token belongs to (its ``TokenIdentity``: id, email,
+    is_admin)."""
     return g.api_user if "api_user" in g else current_user
 
 

@@ -13,18 +13,44 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Request, current_app, g, redirect, request, url_for
+from flask import Flask, Request, Response, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user
 
 from models import User, db
 from utils import passwords
 from utils.db_operations import UserOps
+from utils.operations.users import TokenIdentity
+from utils.request_scope import read_without_transaction
 
 login_manager = LoginManager()
 
 
+API_PREFIX = "/api/"
+
+
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(API_PREFIX)
+
+
+class ApiRequestSession(SecureCookieSession):
+    """The session of an API request: always empty, never saved."""
+
+
+class CookieSessionsOutsideApi(SecureCookieSessionInterface):
+    """Browser sessions (signed cookies) everywhere but under ``/api/``: the API
+    authenticates with bearer tokens only, so there the session cookie is neither read (no
+    signature check, no decoding) nor written (no ``Set-Cookie``, no ``Vary: Cookie``)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return ApiRequestSession()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if isinstance(session, ApiRequestSession):
+            return
+        super().save_session(app, session, response)
 
 
 def bearer_token(req: Request | None = None) -> str | None:
@@ -34,15 +60,20 @@ def bearer_token(req: Request | None = None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def user_for_bearer(req: Request | None = None) -> User | None:
-    """The user whose live API token the request carries (one query; ``last_used_at`` is
-    written at most once a minute, so a read rarely commits)."""
+def user_for_bearer(req: Request | None = None) -> TokenIdentity | None:
+    """Who the request's live API token belongs to: one query. ``last_used_at`` is
+    written at most once a minute; an API read on PostgreSQL runs without a transaction
+    (``read_without_transaction``), so that write is one self-committing statement and the
+    read never sends ``COMMIT`` (nor ``BEGIN``/``ROLLBACK``)."""
     token = bearer_token(req)
     if token is None:
         return None
-    user = UserOps.user_for_token(db.session, token)
-    if user is not None and db.session.dirty:
-        db.session.commit()
+    autocommit = read_without_transaction(db.session())
+    user, touch = UserOps.user_for_token(db.session, token)
+    if touch is not None:
+        UserOps.touch_token(db.session, touch)
+        if not autocommit:
+            db.session.commit()
     return user
 
 
@@ -84,6 +115,7 @@ def parse_identity(value: str) -> tuple[int, int] | None:
 
 def init_auth(app: Flask) -> None:
     """Wire Flask-Login: session users, bearer-token users, JSON 401s under /api."""
+    app.session_interface = CookieSessionsOutsideApi()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -101,7 +133,9 @@ def init_auth(app: Flask) -> None:
 
     @login_manager.request_loader
     def load_user_from_token(req: Request) -> User | None:
-        return user_for_bearer(req)
+        """A bearer token outside /api (pages use the full user)."""
+        identity = user_for_bearer(req)
+        return UserOps.get(db.session, identity.id) if identity is not None else None
 
     @login_manager.unauthorized_handler
     def unauthorized():
@@ -112,7 +146,7 @@ def init_auth(app: Flask) -> None:
         return redirect(url_for(login_manager.login_view, next=request.full_path))
 
 
-def _token_user() -> User | None:
+def _token_user() -> TokenIdentity | None:
     """The bearer token's user for an API request (cookies never count under /api)."""
     user = user_for_bearer()
     if user is not None:

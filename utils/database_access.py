@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -111,6 +111,8 @@ def install_engine_events(engine: Engine, manager: SessionManager = SESSION_MANA
     if engine.dialect.name == "postgresql" and ping_idle_seconds > 0:
         event.listen(engine.pool, "checkin", _remember_checkin)
         event.listen(engine.pool, "checkout", _ping_if_idle(ping_idle_seconds))
+    if engine.dialect.driver == "psycopg2":
+        event.listen(engine.pool, "checkin", _end_autocommit)
     event.listen(engine.pool, "checkout", manager.on_checkout)
     event.listen(engine.pool, "checkin", manager.on_checkin)
     manager.track_engine(engine)
@@ -155,9 +157,58 @@ def _ping_if_idle(idle_seconds: float) -> Any:
             cursor = dbapi_connection.cursor()
             cursor.execute("SELECT 1")
             cursor.close()
+            dbapi_connection.rollback()  # hand the connection out as idle as it came in
         except Exception as error:  # noqa: BLE001 - any failure means: not usable
             raise exc.DisconnectionError(f"idle connection failed its ping: {error}") from error
     return ping
+
+
+AUTOCOMMIT_UNTIL_CHECKIN = "rivalscope_autocommit_until_checkin"
+
+
+def autocommit_until_checkin(connection: Connection) -> bool:
+    """Run a checked-out psycopg2 connection's statements without a transaction until it
+    goes back to the pool (True when done; False for another driver).
+
+    psycopg2 sends ``BEGIN`` before the first statement of a transaction and the pool sends
+    ``ROLLBACK`` on return: two round trips a read does not need. This flips the driver's
+    ``autocommit`` flag, which costs nothing while the isolation level stays psycopg2's
+    default (SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` option resets the level
+    explicitly on return, and leaving autocommit then costs a ``SET`` round trip). The
+    checkin event puts the flag back, so the pool only ever holds connections in their
+    usual mode. Call it before the connection's first statement (a connection already in a
+    transaction is left as it is: False)."""
+    if connection.dialect.driver != "psycopg2":
+        return False
+    fairy = connection.connection
+    dbapi_connection = fairy.dbapi_connection
+    if dbapi_connection is None:
+        return False
+    try:
+        if dbapi_connection.autocommit:
+            return True
+        if dbapi_connection.info.transaction_status != _PSYCOPG2_IDLE:
+            return False  # a transaction began already: it goes on as usual
+        dbapi_connection.autocommit = True
+    except Exception:  # noqa: BLE001 - a broken connection: the first statement will say so
+        return False
+    fairy.info[AUTOCOMMIT_UNTIL_CHECKIN] = True
+    return True
+
+
+_PSYCOPG2_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
+def _end_autocommit(dbapi_connection: Any, record: Any) -> None:
+    """Checkin: a connection flipped by ``autocommit_until_checkin`` returns to the pool in
+    transaction mode, or not at all (a broken one is invalidated)."""
+    if record is None or not record.info.pop(AUTOCOMMIT_UNTIL_CHECKIN, False) \
+            or dbapi_connection is None:
+        return
+    try:
+        dbapi_connection.autocommit = False
+    except Exception as error:  # noqa: BLE001 - closed or broken: never reuse it as it is
+        record.invalidate(error)
 
 
 def _refuse_foreign_pid(_dbapi_connection: Any, record: Any, proxy: Any) -> None:

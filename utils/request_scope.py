@@ -1,5 +1,13 @@
 """Request-scoped sessions: Flask-SQLAlchemy's ``db.session``, registered with the session
-manager for the life of the request and removed at app-context teardown."""
+manager for the life of the request and removed at app-context teardown.
+
+An API read (GET or HEAD under ``/api/``) on PostgreSQL runs its statements without a
+transaction (``read_without_transaction``): psycopg2 would otherwise send ``BEGIN`` before
+the first statement and the pool ``ROLLBACK`` after the last, two round trips of four for
+the token check plus one read. Under READ COMMITTED every statement sees its own snapshot
+in a transaction too, so a read sees exactly what it saw before; API reads take no locks
+and write nothing but the token's ``last_used_at`` (one statement, at most once a minute).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,9 @@ from typing import Any
 from flask import Flask, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from utils.database_access import autocommit_until_checkin
 from utils.db_session_manager import SESSION_MANAGER
 
 
@@ -46,3 +56,17 @@ def _reads_retried_once(step: Callable[[], Any], db: SQLAlchemy) -> Callable[[],
             db.session.rollback()
             return step()
     return run
+
+
+READ_METHODS = ("GET", "HEAD")
+
+
+def read_without_transaction(session: Session) -> bool:
+    """For an API read, run the session's statements without a transaction (PostgreSQL with
+    psycopg2; ``autocommit_until_checkin``). Call it before the session's first statement.
+    True when its statements run without a transaction."""
+    if request.method not in READ_METHODS or not request.path.startswith("/api/"):
+        return False
+    if session.in_transaction():  # something ran already: keep its transaction
+        return False
+    return autocommit_until_checkin(session.connection())

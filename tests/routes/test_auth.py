@@ -185,3 +185,15 @@ def test_forms_without_their_csrf_token_are_refused(csrf_app, committed):
     # The bearer-token API is exempt: it never relies on cookies.
     assert client.post("/api/v1/tokens", json={"email": "me@example.test",
                                                "password": DEFAULT_PASSWORD}).status_code == 201
+
+
+def test_a_bearer_token_on_a_page_signs_in_the_full_user(client, committed):
+    """Outside /api a bearer token still works as before: the page gets the User itself
+    (the API gets only its TokenIdentity)."""
+    from tests.routes.api_support import user_with_token
+
+    user, headers = user_with_token(committed, email="bearer-page@example.test")
+    page = client.get("/account", headers=headers)
+    assert page.status_code == 200
+    assert "bearer-page@example.test" in page.get_data(as_text=True)
+    assert client.get("/account").status_code == 302  # without it: the sign-in page

@@ -201,3 +201,25 @@ def test_the_form_shows_the_limit_with_429(client, committed, app, monkeypatch):
     page = response.get_data(as_text=True)
     assert "Limit reached" in page and "limit 1" in page
     assert committed.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
+
+
+def test_the_limiter_runs_before_every_request_only_with_an_app_wide_limit(app, test_settings):
+    """Without an app-wide limit the per-request hook is dropped (the throttled views check
+    their own); with one, every request is counted again."""
+    plain = create_app(TestConfig, role="web", **{**test_settings, "RATELIMIT_ENABLED": True})
+    limited = create_app(TestConfig, role="web", **{
+        **test_settings, "RATELIMIT_ENABLED": True, "RATELIMIT_DEFAULT": "2 per minute",
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    try:
+        hook = plain.extensions["rivalscope_limiter"]._check_request_limit
+        assert hook not in plain.before_request_funcs[None]
+        assert all(plain.test_client().get("/api/v1/openapi.json").status_code == 200
+                   for _ in range(4))
+        client = limited.test_client()
+        statuses = [client.get("/api/v1/openapi.json").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+    finally:
+        for application in (plain, limited):
+            with application.app_context():
+                db.engine.dispose()
+        app.extensions["celery"].set_default()

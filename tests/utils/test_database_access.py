@@ -203,3 +203,41 @@ def test_get_sync_session_rolls_back_on_error(engine, committed):
         session.flush()
         raise RuntimeError("boom")
     assert committed.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_autocommit_until_checkin_only_lasts_one_checkout(app, postgres_only):
+    """The flag is set for one checkout (also right after an idle ping, which leaves the
+    connection idle) and put back on checkin; a connection the engine itself keeps in
+    autocommit (the background engines) is left in autocommit."""
+    import time
+
+    from tests.conftest import PG_URL
+    from utils.database_access import autocommit_until_checkin
+
+    plain = sa.create_engine(normalize_database_url(PG_URL), pool_size=1, max_overflow=0)
+    always = sa.create_engine(normalize_database_url(PG_URL), pool_size=1, max_overflow=0,
+                              isolation_level="AUTOCOMMIT")
+    for engine in (plain, always):
+        install_engine_events(engine, ping_idle_seconds=0.2)
+    try:
+        with plain.connect() as connection:
+            connection.scalar(sa.text("SELECT 1"))
+        time.sleep(0.3)  # idle longer than 0.2 s: the next checkout pings
+        with plain.connect() as connection:
+            dbapi_connection = connection.connection.dbapi_connection
+            assert dbapi_connection.info.transaction_status == 0  # the ping left it idle
+            assert autocommit_until_checkin(connection)
+            connection.scalar(sa.text("SELECT 1"))
+            assert dbapi_connection.info.transaction_status == 0  # no BEGIN was sent
+        with plain.connect() as connection:
+            assert connection.connection.dbapi_connection.autocommit is False
+            connection.scalar(sa.text("SELECT 1"))
+            assert connection.connection.dbapi_connection.info.transaction_status != 0
+            assert not autocommit_until_checkin(connection)  # inside a transaction: as is
+        with always.connect() as connection:
+            assert autocommit_until_checkin(connection)
+        with always.connect() as connection:
+            assert connection.connection.dbapi_connection.autocommit is True
+    finally:
+        plain.dispose()
+        always.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from types import SimpleNamespace
@@ -25,6 +26,65 @@ class LeaseNotHeld(Exception):
     """The site is no longer running under this owner's lease (cancelled or taken over)."""
 BATCH_STATUS_COLUMNS = (Batch.id, Batch.name, Batch.status, Batch.total_urls, Batch.max_pages,
                         Batch.created_at, Batch.started_at, Batch.finished_at)
+BATCH_STATUS_KEYS = tuple(column.key for column in BATCH_STATUS_COLUMNS)
+_NB = len(BATCH_STATUS_KEYS)
+
+
+class SiteStatus:
+    """One site of a status read (what the hot reads show; no report)."""
+
+    __slots__ = ("id", "url", "status", "error", "is_own", "display_name", "pages", "report")
+
+    def __init__(self, id: int, url: str, status: str, error: str | None,  # noqa: A002
+                 is_own: bool, display_name: str | None = None, pages: int = 0,
+                 report: dict[str, Any] | None = None) -> None:
+        self.id, self.url, self.status, self.error, self.is_own = id, url, status, error, is_own
+        self.display_name, self.pages, self.report = display_name, pages, report
+
+
+@functools.cache
+def _status_aggregated() -> sa.Select:
+    """PostgreSQL: the batch's columns and its sites as ``[[id, url, status, error,
+    is_own], ...]`` in position order (``[]`` for none), by batch id and owner."""
+    batches, sites = Batch.__table__, Site.__table__
+    site = sa.func.json_build_array(sites.c.id, sites.c.url, sites.c.status, sites.c.error,
+                                    sites.c.is_own)
+    site_list = (sa.select(sa.func.coalesce(
+        sa.func.json_agg(postgresql.aggregate_order_by(site, sites.c.position, sites.c.id)),
+        sa.literal_column("'[]'::json")))
+        .where(sites.c.batch_id == batches.c.id).correlate(batches).scalar_subquery())
+    return (sa.select(*[batches.c[key] for key in BATCH_STATUS_KEYS], site_list)
+            .where(batches.c.id == sa.bindparam("batch_id"),
+                   batches.c.user_id == sa.bindparam("user_id")))
+
+
+@functools.cache
+def _status_statement(for_page: bool) -> sa.Select:
+    """The status read's statement (built once per process and variant; the compiled form
+    is then cached by SQLAlchemy). Columns: the batch's, then site id, url, status, error,
+    is_own, and for the page last_event_id, display_name, title, og_site_name, pages."""
+    batches, sites = Batch.__table__, Site.__table__
+    columns: list[Any] = [batches.c[key] for key in BATCH_STATUS_KEYS]
+    columns += [sites.c.id, sites.c.url, sites.c.status, sites.c.error, sites.c.is_own]
+    if for_page:
+        pages_table, events = Page.__table__, BatchEvent.__table__
+        pages = (sa.select(sa.func.count()).select_from(pages_table)
+                 .where(pages_table.c.site_id == sites.c.id,
+                        pages_table.c.analysed.is_(True))
+                 .correlate(sites).scalar_subquery())
+        last_event = (sa.select(sa.func.max(events.c.id))
+                      .where(events.c.batch_id == batches.c.id)
+                      .correlate(batches).scalar_subquery())
+        columns += [last_event, sites.c.display_name,
+                    sites.c.report["title"].as_string(),
+                    sites.c.report[("open_graph", "og:site_name")].as_string(), pages]
+    return (sa.select(*columns).select_from(batches)
+            .outerjoin(sites, sites.c.batch_id == batches.c.id)
+            .where(batches.c.id == sa.bindparam("batch_id"),
+                   batches.c.user_id == sa.bindparam("user_id"))
+            .order_by(sites.c.position, sites.c.id))
+
+
 BATCH_STATUS_OF_SITE = (sa.select(Batch.status).join(Site, Site.batch_id == Batch.id)
                         .where(Site.id == sa.bindparam("site_id")))
 CompareFn = Callable[[dict[str, dict | None]], dict[str, Any]]
@@ -63,43 +123,43 @@ class BatchOps:
     @staticmethod
     def status_for_user(session: Session, batch_id: int, user_id: int, *,
                         for_page: bool = False
-                        ) -> tuple[SimpleNamespace, list[SimpleNamespace], int] | None:
+                        ) -> tuple[SimpleNamespace, list[SiteStatus], int] | None:
         """(batch, sites, progress) for the hot status reads (the API's batch read, the batch
         page's 1-second poll): ONE query, no ORM objects, reports never loaded. None if the
         batch is not the user's. ``for_page`` adds what the page shows: each site's
         ``pages`` (analysed so far) and the two report facts its name comes from, and the
-        batch's ``last_event_id``."""
-        columns = [*BATCH_STATUS_COLUMNS, Site.id.label("site_id"), Site.url,
-                   Site.status.label("site_status"), Site.error, Site.is_own]
-        if for_page:
-            pages = (sa.select(sa.func.count()).select_from(Page)
-                     .where(Page.site_id == Site.id, Page.analysed.is_(True))
-                     .correlate(Site).scalar_subquery())
-            last_event = (sa.select(sa.func.max(BatchEvent.id))
-                          .where(BatchEvent.batch_id == Batch.id)
-                          .correlate(Batch).scalar_subquery())
-            columns += [last_event.label("last_event_id"), Site.display_name,
-                        Site.report["title"].as_string().label("title"),
-                        Site.report[("open_graph", "og:site_name")].as_string()
-                        .label("og_site_name"), pages.label("pages")]
-        rows = session.execute(
-            sa.select(*columns).select_from(Batch).outerjoin(Site, Site.batch_id == Batch.id)
-            .where(Batch.id == batch_id, Batch.user_id == user_id)
-            .order_by(Site.position, Site.id)).all()
+        batch's ``last_event_id``.
+
+        The statement is built once per process and runs as Core on the session's
+        connection (no ORM compile or loading step); rows are read by position. On
+        PostgreSQL the API's read takes the sites as one JSON array (``json_agg``), so one
+        row is read instead of one per site."""
+        connection = session.connection()
+        if not for_page and connection.dialect.name == "postgresql":
+            # The sites come as one JSON array (built by PostgreSQL): one row to read.
+            row = connection.execute(_status_aggregated(),
+                                     {"batch_id": batch_id, "user_id": user_id}).first()
+            if row is None:
+                return None
+            batch = SimpleNamespace(**dict(zip(BATCH_STATUS_KEYS, row[:_NB], strict=True)))
+            sites = [SiteStatus(*site) for site in row[_NB]]
+            finished = sum(1 for site in sites if site.status in FINISHED_SITE)
+            return batch, sites, BatchOps.progress_from(batch, finished)
+        rows = connection.execute(
+            _status_statement(for_page), {"batch_id": batch_id, "user_id": user_id}).all()
         if not rows:
             return None
-        batch = SimpleNamespace(**{column.key: getattr(rows[0], column.key)
-                                   for column in BATCH_STATUS_COLUMNS})
-        sites = [SimpleNamespace(id=row.site_id, url=row.url, status=row.site_status,
-                                 error=row.error, is_own=row.is_own)
-                 for row in rows if row.site_id is not None]
+        first = rows[0]
+        batch = SimpleNamespace(**dict(zip(BATCH_STATUS_KEYS, first[:_NB], strict=True)))
         if for_page:
-            batch.last_event_id = rows[0].last_event_id or 0
-            for site, row in zip(sites, (r for r in rows if r.site_id is not None),
-                                 strict=True):
-                site.display_name, site.pages = row.display_name, row.pages or 0
-                site.report = {"title": row.title,
-                               "open_graph": {"og:site_name": row.og_site_name}}
+            batch.last_event_id = first[_NB + 5] or 0
+            sites = [SiteStatus(r[_NB], r[_NB + 1], r[_NB + 2], r[_NB + 3], r[_NB + 4],
+                                r[_NB + 6], r[_NB + 9] or 0,
+                                {"title": r[_NB + 7], "open_graph": {"og:site_name": r[_NB + 8]}})
+                     for r in rows if r[_NB] is not None]
+        else:
+            sites = [SiteStatus(r[_NB], r[_NB + 1], r[_NB + 2], r[_NB + 3], r[_NB + 4])
+                     for r in rows if r[_NB] is not None]
         finished = sum(1 for site in sites if site.status in FINISHED_SITE)
         return batch, sites, BatchOps.progress_from(batch, finished)
 

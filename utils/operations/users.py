@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from flask_login import UserMixin
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import ApiToken, Batch, BatchEvent, Comparison, Page, Site, User
@@ -16,11 +18,39 @@ from utils import passwords
 
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR = timedelta(minutes=5)
+# ``last_used_at`` is written at most this often per token.
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+# The token check's statements, built once per process (Core, on the session's connection:
+# no ORM compile or loading step): the user's identity and the token's own facts, by the
+# token's hash.
+_users, _tokens = User.__table__, ApiToken.__table__
+_TOKEN_USER = (sa.select(_users.c.id, _users.c.email, _users.c.is_admin,
+                         _users.c.session_version, _tokens.c.id, _tokens.c.expires_at,
+                         _tokens.c.revoked_at, _tokens.c.last_used_at)
+               .join(_tokens, _tokens.c.user_id == _users.c.id)
+               .where(_tokens.c.token_hash == sa.bindparam("token_hash")))
+_TOUCH_TOKEN = (sa.update(ApiToken).where(ApiToken.id == sa.bindparam("token_id"))
+                .values(last_used_at=sa.bindparam("used_at"))
+                .execution_options(synchronize_session=False))
 
 
 def hash_token(token: str) -> str:
     """Tokens are stored as their SHA-256 (a token has full entropy; no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIdentity(UserMixin):
+    """Who a live API token belongs to: what the API needs of its user (no ORM object; load
+    the ``User`` with ``UserOps.get`` for anything more)."""
+
+    id: int
+    email: str
+    is_admin: bool
+    session_version: int
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version or 0}:0"
 
 
 class UserOps:
@@ -122,15 +152,25 @@ class UserOps:
         return token, row
 
     @staticmethod
-    def user_for_token(session: Session, token: str) -> User | None:
-        row = session.scalar(sa.select(ApiToken).options(joinedload(ApiToken.user))
-                             .where(ApiToken.token_hash == hash_token(token)))
+    def user_for_token(session: Session, token: str) -> tuple[TokenIdentity | None, int | None]:
+        """The live token's user (``TokenIdentity``), in ONE query, and the token's id when
+        its ``last_used_at`` is due for an update (older than a minute, or never used), else
+        None. Writes nothing: the caller records the use (``touch_token``)."""
+        row = session.connection().execute(
+            _TOKEN_USER, {"token_hash": hash_token(token)}).first()
+        if row is None:
+            return None, None
+        user_id, email, is_admin, version, token_id, expires_at, revoked_at, last_used_at = row
         now = utcnow()
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            return None
-        if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
-            row.last_used_at = now
-        return row.user
+        if revoked_at is not None or expires_at <= now:
+            return None, None
+        due = last_used_at is None or now - last_used_at > TOKEN_TOUCH_EVERY
+        return TokenIdentity(user_id, email, bool(is_admin), version), token_id if due else None
+
+    @staticmethod
+    def touch_token(session: Session, token_id: int) -> None:
+        """Record a token's use now (one UPDATE; the caller commits)."""
+        session.execute(_TOUCH_TOKEN, {"token_id": token_id, "used_at": utcnow()})
 
     @staticmethod
     def tokens(session: Session, user: User) -> list[ApiToken]:
