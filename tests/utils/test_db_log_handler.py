@@ -49,7 +49,11 @@ def test_database_down_neither_raises_nor_recurses_then_recovers(
     test_logger.addHandler(handler)
     # Anything logged while connecting happens on the flusher thread: it must be ignored,
     # not queued (queuing it would make every failed flush produce more records to flush).
-    chatter = logging.getLogger("rivalscope.test.chatter")
+    chatter = logging.getLogger(f"rivalscope.test.chatter.{marker[:8]}")
+    # Only the handler under test may see it: through the root logger the app's own handler
+    # would store it too whenever its flusher happens to run before ``stored`` reads.
+    chatter.propagate = False
+    chatter.addHandler(handler)
 
     def chatty_connect(*_args, **_kwargs):
         chatter.warning("connecting from the flusher %s", marker)
@@ -70,6 +74,7 @@ def test_database_down_neither_raises_nor_recurses_then_recovers(
         assert handler.flush_now(timeout=10) is True
     finally:
         root.removeHandler(handler)
+        chatter.removeHandler(handler)
         handler.close()
         database.dispose()
     assert stored(committed, marker) == [f"during outage {marker} one",
