@@ -299,9 +299,10 @@ class _Crawl:
         return record
 
     def _fetch_page(self, url: str) -> tuple[dict, bool]:
-        """Fetch and analyse one internal URL (safe in a helper thread: it reads only what
-        no other step changes). Also says whether the answer came from another URL, so
-        :meth:`_settle` can tell a page already seen under its final URL."""
+        """Fetch and analyse one internal URL. Safe in a helper thread: of the crawl's state
+        it reads only ``site`` and the URL's ``linked_from`` entry, both set before it was
+        submitted. Also says whether the answer came from another URL, so :meth:`_settle`
+        can tell a page already seen under its final URL."""
         with self.fetching:  # ``parallel`` requests at most; the other helper analyses
             result = self._fetch(url)
         record = page_record(url, result, is_homepage=False)
@@ -349,10 +350,8 @@ class _Crawl:
                     continue  # only resumed records can still be replayed
                 if robots.can_fetch(url):
                     window.append((url, submit(self._fetch_page, url)))
-                else:
-                    done: Future = Future()
-                    done.set_result((blocked_record(url), False))
-                    window.append((url, done))
+                else:  # no request: its record still takes its place in the order
+                    window.append((url, _run_now(_blocked, url)))
             while window:
                 yield self._settle(*window.popleft())
         finally:
@@ -426,6 +425,11 @@ class _Crawl:
                 self.replayed.add(url)
                 self.result.records.append(record)
         return self.result
+
+
+def _blocked(url: str) -> tuple[dict, bool]:
+    """A robots-blocked URL's outcome, shaped like ``_Crawl._fetch_page``'s."""
+    return blocked_record(url), False
 
 
 def _run_now(function: Callable[..., T], *args: object) -> Future:

@@ -139,6 +139,13 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
+@dataclass
+class _OriginPool:
+    transport: _GuardedTransport
+    users: int = 0  # requests using it now
+    last_used: float = 0.0
+
+
 class _OriginTransports:
     """One guarded transport (connection pool) per origin, made on first use.
 
@@ -157,28 +164,27 @@ class _OriginTransports:
         self.idle_seconds = idle_seconds
         self.max_idle = max_idle
         self._lock = threading.Lock()
-        self._pools: dict[tuple[str, str, int], list] = {}  # origin -> [transport, users, last]
+        self._pools: dict[tuple[str, str, int], _OriginPool] = {}
 
     @contextmanager
     def transport(self, request: httpx.Request) -> Iterator[_GuardedTransport]:
         """The origin's transport, held (not closed) while the caller uses it."""
         key = (request.url.scheme, request.url.host, request.url.port or 0)
         with self._lock:
-            entry = self._pools.get(key)
-            if entry is None:
+            pool = self._pools.get(key)
+            stale = []
+            if pool is None:
                 stale = self._stale()
-                entry = self._pools[key] = [self.new_transport(), 0, 0.0]
-            else:
-                stale = []
-            entry[1] += 1
+                pool = self._pools[key] = _OriginPool(self.new_transport())
+            pool.users += 1
         for transport in stale:
             transport.close()
         try:
-            yield entry[0]
+            yield pool.transport
         finally:
             with self._lock:
-                entry[1] -= 1
-                entry[2] = time.monotonic()
+                pool.users -= 1
+                pool.last_used = time.monotonic()
 
     def new_transport(self) -> _GuardedTransport:
         return _GuardedTransport(self.config, self.backend, self.ssl_context)
@@ -187,16 +193,17 @@ class _OriginTransports:
         """Remove (under the lock) and return the pools to close: idle too long, or the oldest
         idle ones past ``max_idle``."""
         now = time.monotonic()
-        idle = sorted((entry[2], key) for key, entry in self._pools.items() if entry[1] == 0)
+        idle = sorted((pool.last_used, key) for key, pool in self._pools.items()
+                      if pool.users == 0)
         drop = {key for last, key in idle if now - last > self.idle_seconds}
         drop.update(key for _, key in idle[: max(0, len(idle) - self.max_idle)])
-        return [self._pools.pop(key)[0] for key in drop]
+        return [self._pools.pop(key).transport for key in drop]
 
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
-        for transport, _users, _last in pools:
-            transport.close()
+        for pool in pools:
+            pool.transport.close()
 
 
 class _GuardedTransport(httpx.HTTPTransport):

@@ -21,12 +21,10 @@ from models import User, db
 from utils import passwords
 from utils.db_operations import UserOps
 from utils.operations.users import TokenIdentity
-from utils.request_scope import read_without_transaction
+from utils.request_scope import API_PREFIX, read_without_transaction
 
 login_manager = LoginManager()
 
-
-API_PREFIX = "/api/"
 
 
 def is_api_request() -> bool:

@@ -58,6 +58,7 @@ def _reads_retried_once(step: Callable[[], Any], db: SQLAlchemy) -> Callable[[],
     return run
 
 
+API_PREFIX = "/api/"  # the JSON API: bearer tokens only, no cookie session
 READ_METHODS = ("GET", "HEAD")
 
 
@@ -65,7 +66,7 @@ def read_without_transaction(session: Session) -> bool:
     """For an API read, run the session's statements without a transaction (PostgreSQL with
     psycopg2; ``autocommit_until_checkin``). Call it before the session's first statement.
     True when its statements run without a transaction."""
-    if request.method not in READ_METHODS or not request.path.startswith("/api/"):
+    if request.method not in READ_METHODS or not request.path.startswith(API_PREFIX):
         return False
     if session.in_transaction():  # something ran already: keep its transaction
         return False
