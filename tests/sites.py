@@ -23,7 +23,9 @@ class SiteSpec:
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (type, body)
     path_delays: dict[str, float] = field(default_factory=dict)  # per-path extra delay
     served: Counter = field(default_factory=Counter)
-    in_flight: int = 0              # requests being answered now, and the most at once
+    # requests being answered now (from arrival until the answer starts to go out: a client
+    # sends its next request as soon as it has read the last one), and the most at once
+    in_flight: int = 0
     peak_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -39,9 +41,16 @@ class _Handler(BaseHTTPRequestHandler):
         with spec.lock:
             spec.in_flight += 1
             spec.peak_in_flight = max(spec.peak_in_flight, spec.in_flight)
+        self._counted = True
         try:
             self._answer(spec)
         finally:
+            self._answering(spec)
+
+    def _answering(self, spec: SiteSpec) -> None:
+        """The answer starts to go out: the request no longer counts as in flight."""
+        if self._counted:
+            self._counted = False
             with spec.lock:
                 spec.in_flight -= 1
 
@@ -77,6 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, "text/html; charset=utf-8", body)
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self._answering(self.spec)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -20,7 +20,9 @@ ROBOTS_404 = Reply(status=404, body="none", content_type="text/plain")
 
 class InFlight:
     """Wraps replies: counts requests being answered at once (the peak is kept) and
-    delays each answer, by path, so answers come back out of order."""
+    delays each answer, by path, so answers come back out of order. A request counts from
+    its arrival until its answer starts to go out: counting until the last byte was written
+    would overlap the client's next request, sent as soon as it has read that byte."""
 
     def __init__(self, delays: dict[str, float] | None = None, default: float = 0.1) -> None:
         self.delays = delays or {}
@@ -38,11 +40,11 @@ class InFlight:
             start = time.monotonic()
             try:
                 time.sleep(self.delays.get(handler.path, self.default))
-                reply.send(handler)
             finally:
                 with self.lock:
                     self.now -= 1
                     self.spans.append((start, time.monotonic()))
+            reply.send(handler)
 
         return answer
 
