@@ -246,6 +246,24 @@ class PagePool:
                 raise AnalysisAborted("analysis stopped") from None
             raise AnalysisCrashed(f"analysis process died ({type(exc).__name__})") from None
 
+    def prestart(self) -> int:
+        """Start children until the pool holds ``max_children`` (a worker calls it once at
+        start, so its first pages wait on no interpreter starting); returns how many started."""
+        started = 0
+        while True:
+            with self._cond:
+                if self._closed or (len(self._idle) + len(self._busy) + self._starting
+                                    >= self.max_children):
+                    return started
+                self._starting += 1
+            try:
+                child = _Child(self.memory_limit_bytes, self.target)
+            finally:
+                with self._cond:
+                    self._starting -= 1
+            self._release(child, healthy=True)
+            started += 1
+
     def _acquire(self, should_abort: Callable[[], bool] | None) -> _Child:
         with self._cond:
             while True:
@@ -358,6 +376,11 @@ def reopen_default() -> None:
         if _DEFAULT is not None:
             _DEFAULT.close()
         _DEFAULT = None
+
+
+def prestart_default() -> int:
+    """Start the default pool's children now (see :meth:`PagePool.prestart`)."""
+    return default_pool().prestart()
 
 
 def analyse_page_budgeted(body: bytes, final_url: str, headers: Headers, *,

@@ -123,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     content: dict[str, bytes] = {}
     latency = 0.0
     counts: Counter = Counter()
+    times: list = []  # (wall time received, wall time answered, port, path)
     lock = threading.Lock()
 
     def log_message(self, *_args) -> None:
@@ -130,6 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         path = self.path.split("?", 1)[0]
+        received = time.time()
         with self.lock:
             self.counts["requests"] += 1
             self.counts[f"{self.server.server_port}{path}"] += 1
@@ -141,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "text/html; charset=utf-8", self.content[path])
         else:
             self._send(404, "text/html", b"<h1>not found</h1>")
+        with self.lock:
+            self.times.append((received, time.time(), self.server.server_port, path))
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -162,10 +166,11 @@ def serve(sites: int, pages: int, latency: float) -> tuple[list[str], list[Threa
                                                           Counter]:
     """Start ``sites`` servers in this process; returns their homepage URLs."""
     counts: Counter = Counter()
+    times: list = _Handler.times
     servers, urls = [], []
     for index in range(sites):
         handler = type("Handler", (_Handler,), {"content": {}, "latency": latency,
-                                                "counts": counts})
+                                                "counts": counts, "times": times})
         server = _QuietServer(("127.0.0.1", 0), handler)
         port = server.server_port
         handler.content.update({"/" if n == 0 else f"/p{n}": build_page(index, n, pages, port)
@@ -174,6 +179,35 @@ def serve(sites: int, pages: int, latency: float) -> tuple[list[str], list[Threa
         servers.append(server)
         urls.append(f"http://127.0.0.1:{port}/")
     return urls, servers, counts
+
+
+def timeline(times: list) -> dict:
+    """Requests in flight over the whole run (time-weighted mean and peak), and per site: its
+    first request received, its last answer sent, and how long it had no request in flight
+    between the two (wall-clock seconds)."""
+    if not times:
+        return {"sites": {}, "in_flight_mean": 0.0, "in_flight_peak": 0}
+    sites: dict[int, list] = {}
+    for received, answered, port, _path in times:
+        sites.setdefault(port, []).append((received, answered))
+    per_site = {}
+    for port, spans in sites.items():
+        spans.sort()
+        idle, covered = 0.0, spans[0][1]
+        for received, answered in spans[1:]:
+            idle += max(0.0, received - covered)
+            covered = max(covered, answered)
+        per_site[port] = {"first": spans[0][0], "last": max(a for _, a in spans),
+                          "idle": idle, "requests": len(spans)}
+    events = sorted([(r, 1) for r, _a, _p, _q in times] + [(a, -1) for _r, a, _p, _q in times])
+    peak = current = 0
+    for _when, step in events:  # an answer at the same instant as a request goes first
+        current += step
+        peak = max(peak, current)
+    span = events[-1][0] - events[0][0]
+    busy = sum(a - r for r, a, _p, _q in times)
+    return {"sites": per_site, "in_flight_mean": busy / span if span > 0 else 0.0,
+            "in_flight_peak": peak}
 
 
 def main() -> None:
@@ -194,9 +228,13 @@ def main() -> None:
                 print(json.dumps({"requests": counts["requests"], "urls": len(per_url),
                                   "repeated": sum(v - 1 for v in per_url.values())}),
                       flush=True)
+        elif line.strip() == "timeline":
+            with _Handler.lock:
+                print(json.dumps(timeline(_Handler.times)), flush=True)
         elif line.strip() == "reset":
             with _Handler.lock:
                 counts.clear()
+                _Handler.times.clear()
             print("{}", flush=True)
     for server in servers:
         server.shutdown()

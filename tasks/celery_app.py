@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import beat_init, worker_init
+from celery.signals import beat_init, worker_init, worker_process_init, worker_ready
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,24 @@ def _verify_database_on_start(app: Flask) -> None:
     beat_init.connect(verify, weak=False)
 
 
+def _prepare_crawl_tools_on_start(celery: Celery) -> None:
+    """Every process that runs tasks builds its crawl tools and analysis children at start."""
+
+    def prepare(**_kwargs: Any) -> None:
+        from tasks.crawl_tools import prepare_worker_process
+
+        prepare_worker_process(celery)
+
+    def prepare_threads(sender: Any = None, **kwargs: Any) -> None:
+        # prefork children and the solo pool send worker_process_init from where tasks run
+        pool = type(getattr(sender, "pool", None)).__module__
+        if pool not in ("celery.concurrency.prefork", "celery.concurrency.solo"):
+            prepare(**kwargs)
+
+    worker_process_init.connect(prepare, weak=False)
+    worker_ready.connect(prepare_threads, weak=False)
+
+
 def celery_init_app(app: Flask) -> Celery:
     """Create the Celery app for this Flask app and store it in ``app.extensions``."""
     celery = Celery(app.import_name, task_cls=DatabaseTask)
@@ -77,5 +95,6 @@ def celery_init_app(app: Flask) -> Celery:
     celery.flask_app = app
     celery.set_default()
     _verify_database_on_start(app)
+    _prepare_crawl_tools_on_start(celery)
     app.extensions["celery"] = celery
     return celery

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 from celery import Celery
 
 from analysis.fetcher import FetchConfig, Fetcher
+from analysis.page_budget import prestart_default
 from analysis.politeness import Politeness
 from analysis.ssrf import parse_allow_networks
 from tasks.page_pool import configure as configure_page_pool
 from utils.db_session_manager import SESSION_MANAGER
 from utils.redis_gate import RedisGate
 
+log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 CRAWL_THREADS_PER_PROCESS = 32  # the most crawl threads a worker process is run with
 
@@ -69,3 +72,14 @@ def crawl_tools_for(celery: Celery) -> CrawlTools:
                 tools = build_crawl_tools(celery.flask_app.config)
                 celery.crawl_tools = tools
     return tools
+
+
+def prepare_worker_process(celery: Celery) -> None:
+    """Build this process's crawl tools and start its page-analysis children before its first
+    task, so the first pages of the first batch wait on no interpreter starting. A failure
+    is logged and left to the first task (which builds them, or fails with the reason)."""
+    try:
+        crawl_tools_for(celery)
+        prestart_default()
+    except Exception:  # noqa: BLE001 - a worker still starts; its first task retries this
+        log.warning("could not prepare the crawl tools at worker start", exc_info=True)

@@ -90,6 +90,25 @@ def test_a_runaway_parse_is_killed_and_its_child_replaced(pools):
     assert pool.children() != [pid]
 
 
+def test_prestart_fills_the_pool_once_and_analyses_use_those_children(pools):
+    pool = pools(max_children=3, target=f"{TARGETS}:raw_parse")
+    assert pool.prestart() == 3
+    started = set(pool.children())
+    assert len(started) == 3 and pool.prestart() == 0  # already full
+    assert pool.analyse(b"<p>warm", URL, []) == {"nodes": 4}
+    assert set(pool.children()) == started  # no fourth interpreter
+    pool.close()
+    assert pool.prestart() == 0 and pool.children() == []
+    assert all(gone(pid) or wait_gone(pid) for pid in started)
+
+
+def wait_gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return gone(pid)
+
+
 def test_close_with_abort_stops_an_analysis_in_progress(pools):
     pool = pools(budget_seconds=120, target=f"{TARGETS}:spin")
     outcome: list[BaseException] = []

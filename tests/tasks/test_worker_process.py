@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from models import ProcessSnapshot
@@ -89,3 +90,53 @@ def test_worker_refuses_to_start_on_an_unmigrated_database(test_settings, tmp_pa
         output = stop_worker(worker)
     assert worker.returncode != 0
     assert "Rivalscope cannot start" in output and "flask db upgrade" in output
+
+
+def analysis_children(root: int) -> dict[int, int]:
+    """Page-analysis interpreters under ``root``: pid -> parent pid."""
+    found, todo = {}, [root]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                todo.append(kid)
+                try:
+                    cmdline = Path(f"/proc/{kid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"analysis.page_budget" in cmdline:
+                    found[kid] = parent
+    return found
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_a_worker_starts_its_analysis_children_before_any_task(app, test_settings, pool):
+    """Each process that runs tasks starts PAGE_POOL_MAX_CHILDREN analysis interpreters once
+    it is up, before any task arrives (a prefork parent, which runs none, starts none)."""
+    queue = f"test-prestart-{pool}-{os.getpid()}"
+    worker = start_worker(test_settings, queue, "--pool", pool,
+                          env={"PAGE_POOL_MAX_CHILDREN": "2"})
+    try:
+        expected = 2 if pool == "threads" else 4  # prefork: 2 task processes x 2
+        deadline = time.monotonic() + 60
+        children = {}
+        while time.monotonic() < deadline and len(children) < expected:
+            assert worker.poll() is None, stop_worker(worker)
+            time.sleep(0.2)
+            children = analysis_children(worker.pid)
+        time.sleep(1)  # no more than that are started
+        children = analysis_children(worker.pid)
+        assert len(children) == expected, children
+        parents = set(children.values())
+        if pool == "threads":
+            assert parents == {worker.pid}
+        else:
+            assert len(parents) == 2 and worker.pid not in parents
+    finally:
+        output = stop_worker(worker)
+    assert "Traceback" not in output, output
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # gone with the worker
