@@ -86,6 +86,8 @@ class Config:
     # Each page is analysed in a child process killed past this budget (analysis/page_budget).
     PAGE_BUDGET_SECONDS = _float("PAGE_BUDGET_SECONDS", 10.0)
     PAGE_POOL_MAX_CHILDREN = _int("PAGE_POOL_MAX_CHILDREN", 4)
+    # start them all when a worker process starts (0: on first use, one at a time)
+    PAGE_POOL_PRESTART = os.environ.get("PAGE_POOL_PRESTART", "1") not in ("0", "false", "")
     PAGE_MEMORY_LIMIT_MB = _int("PAGE_MEMORY_LIMIT_MB", 1024)
     PAGE_ANALYSIS_TARGET = os.environ.get(  # module:function run in the child (tests swap it)
         "PAGE_ANALYSIS_TARGET", "analysis.html_facts:analyze_page")

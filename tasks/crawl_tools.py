@@ -80,6 +80,7 @@ def prepare_worker_process(celery: Celery) -> None:
     is logged and left to the first task (which builds them, or fails with the reason)."""
     try:
         crawl_tools_for(celery)
-        prestart_default()
+        if celery.flask_app.config["PAGE_POOL_PRESTART"]:
+            prestart_default()
     except Exception:  # noqa: BLE001 - a worker still starts; its first task retries this
         log.warning("could not prepare the crawl tools at worker start", exc_info=True)

@@ -27,6 +27,8 @@ def worker_env(test_settings: dict) -> dict:
         "BROKER_FOLDER": str(test_settings["BROKER_FOLDER"]),
         "FETCH_ALLOW_NETWORKS": test_settings["FETCH_ALLOW_NETWORKS"],
         "CELERY_TASK_DEFAULT_QUEUE": test_settings["CELERY_TASK_DEFAULT_QUEUE"],
+        # tests that watch a worker's analysis children count the ones their pages start
+        "PAGE_POOL_PRESTART": "0",
     })
     return env
 
@@ -119,7 +121,7 @@ def test_a_worker_starts_its_analysis_children_before_any_task(app, test_setting
     it is up, before any task arrives (a prefork parent, which runs none, starts none)."""
     queue = f"test-prestart-{pool}-{os.getpid()}"
     worker = start_worker(test_settings, queue, "--pool", pool,
-                          env={"PAGE_POOL_MAX_CHILDREN": "2"})
+                          env={"PAGE_POOL_MAX_CHILDREN": "2", "PAGE_POOL_PRESTART": "1"})
     try:
         expected = 2 if pool == "threads" else 4  # prefork: 2 task processes x 2
         deadline = time.monotonic() + 60
