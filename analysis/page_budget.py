@@ -256,13 +256,27 @@ class PagePool:
                                     >= self.max_children):
                     return started
                 self._starting += 1
-            try:
-                child = _Child(self.memory_limit_bytes, self.target)
-            finally:
-                with self._cond:
-                    self._starting -= 1
-            self._release(child, healthy=True)
+            child = self._start_counted_child()
+            with self._cond:
+                self._starting -= 1
+                keep = not self._closed
+                if keep:
+                    self._idle.append(child)
+                    self._cond.notify()
+            if not keep:
+                child.kill()
+                return started
             started += 1
+
+    def _start_counted_child(self) -> _Child:
+        """A new child for a slot the caller counted in ``_starting`` (freed if it fails; on
+        success the caller frees it in the same locked step that files the child)."""
+        try:
+            return _Child(self.memory_limit_bytes, self.target)
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+            raise
 
     def _acquire(self, should_abort: Callable[[], bool] | None) -> _Child:
         with self._cond:
@@ -279,12 +293,7 @@ class PagePool:
                     self._starting += 1
                     break
                 self._cond.wait(0.5)
-        try:
-            child = _Child(self.memory_limit_bytes, self.target)
-        except BaseException:
-            with self._cond:
-                self._starting -= 1
-            raise
+        child = self._start_counted_child()
         with self._cond:
             self._starting -= 1
             if not self._closed:
