@@ -10,7 +10,13 @@ hosts' clocks do not matter.
 - ``<prefix><origin>:flight``: a sorted set of slot tokens, scored by when the slot expires
   (a worker that died holding a slot frees it after ``hold_seconds``);
 - ``<prefix><origin>:next``: the earliest start time (ms) for the next request;
-- ``<prefix><origin>:delay``: the origin's delay in ms (a robots.txt crawl-delay).
+- ``<prefix><origin>:delay``: the origin's delay in ms (a robots.txt crawl-delay);
+- ``<prefix><origin>:line`` and ``:seen``: who waits for a slot, scored by arrival and by
+  last try. Slots go to the longest waiting first, so a worker that asks again right after
+  its request never jumps ahead of one already waiting on another host (without the line,
+  the holder's next reservation starts before a poller's next try, and one host's crawl ran
+  to its end while the other's starved). A waiter that stopped trying for ``STALE_MS``
+  leaves the line.
 
 When Redis is unreachable the gate falls back to a per-process :class:`Politeness` and logs
 it (at most once per ``LOG_EVERY_SECONDS``); it returns to Redis on the next call that works.
@@ -35,14 +41,30 @@ log = logging.getLogger(__name__)
 
 LOG_EVERY_SECONDS = 60.0
 POLL_SECONDS = 0.05  # wait between two tries while every slot of an origin is taken
+STALE_MS = 3000  # a waiter that has not tried for this long has gone (died, or gave up)
 
-# KEYS: flight, next, delay. ARGV: token, concurrency, default delay ms, hold ms.
-# Returns -1 when every slot is taken, else the ms to wait before starting.
+# KEYS: flight, next, delay, line, seen. ARGV: token, concurrency, default delay ms, hold ms,
+# stale ms. Returns -1 when every free slot goes to an earlier waiter (the caller stays in
+# the line), else the ms to wait before starting.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[5]))) do
+  redis.call('ZREM', KEYS[4], gone)
+  redis.call('ZREM', KEYS[5], gone)
+end
+local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+local ahead = redis.call('ZRANK', KEYS[4], ARGV[1]) or redis.call('ZCARD', KEYS[4])
+if ahead >= free then
+  redis.call('ZADD', KEYS[4], 'NX', now, ARGV[1])
+  redis.call('ZADD', KEYS[5], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
+  redis.call('PEXPIRE', KEYS[5], ARGV[5])
+  return -1
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
 local delay = tonumber(redis.call('GET', KEYS[3]) or ARGV[3])
 local nxt = tonumber(redis.call('GET', KEYS[2]) or 0)
 local start = math.max(now, nxt)
@@ -109,7 +131,7 @@ class RedisGate:
                                    max_delay=max_delay)
         # Threads of this process queue for a gate here first, so they wake as soon as a
         # slot frees instead of polling Redis; the Redis scripts then rule between processes.
-        self._local: weakref.WeakValueDictionary[tuple[str, str, str], threading.Semaphore] = (
+        self._local: weakref.WeakValueDictionary[tuple[str, ...], threading.Semaphore] = (
             weakref.WeakValueDictionary())
         self._local_lock = threading.Lock()
         self._acquire = self.client.register_script(_ACQUIRE)
@@ -117,14 +139,15 @@ class RedisGate:
         self._set_delay = self.client.register_script(_SET_DELAY)
         self._last_log = 0.0
 
-    def _keys(self, origin: Origin, address: str | None = None) -> tuple[str, str, str]:
-        """(in flight, next start, delay). With ``address`` (where the request connects),
-        the slots and the next start belong to (scheme, address, port), shared by every
-        hostname on that server; the delay stays the origin's (its robots.txt)."""
+    def _keys(self, origin: Origin, address: str | None = None) -> tuple[str, ...]:
+        """(in flight, next start, delay, waiting line, last tries). With ``address`` (where
+        the request connects), the slots, the next start and the line belong to (scheme,
+        address, port), shared by every hostname on that server; the delay stays the
+        origin's (its robots.txt)."""
         scheme, host, port = origin
         base = f"{self.prefix}{scheme}://{host}:{port}"
         gate = f"{self.prefix}{scheme}://{address.lower()}:{port}" if address else base
-        return f"{gate}:flight", f"{gate}:next", f"{base}:delay"
+        return f"{gate}:flight", f"{gate}:next", f"{base}:delay", f"{gate}:line", f"{gate}:seen"
 
     def _redis_down(self, error: Exception, what: str) -> None:
         now = time.monotonic()
@@ -137,7 +160,7 @@ class RedisGate:
         """Apply a robots.txt crawl-delay to an origin, for every host; the delay in force."""
         origin = _as_origin(url_or_origin)
         effective = self.fallback.set_crawl_delay(origin, seconds)
-        flight, nxt, delay = self._keys(origin)
+        _, nxt, delay, *_ = self._keys(origin)
         try:
             self._set_delay(keys=[nxt, delay], args=[int(effective * 1000), self.delay_ttl_ms,
                                                      int(self.default_delay * 1000)])
@@ -170,7 +193,7 @@ class RedisGate:
 
     @contextmanager
     def _redis_slot(self, url: str, address: str | None, origin: Origin,
-                    keys: tuple[str, str, str]) -> Iterator[None]:
+                    keys: tuple[str, ...]) -> Iterator[None]:
         token = uuid.uuid4().hex
         try:
             wait_ms = self._reserve(keys, token)
@@ -185,17 +208,31 @@ class RedisGate:
             yield
         finally:
             try:
-                self._release(keys=list(keys), args=[token, int(self.default_delay * 1000)])
+                self._release(keys=list(keys[:3]), args=[token, int(self.default_delay * 1000)])
             except redis.RedisError as error:  # the slot expires after hold_seconds
                 self._redis_down(error, "releasing a slot")
 
-    def _reserve(self, keys: tuple[str, str, str], token: str) -> int:
-        while True:
-            wait_ms = int(self._acquire(keys=list(keys), args=[
-                token, self.concurrency, int(self.default_delay * 1000), self.hold_ms]))
-            if wait_ms >= 0:
-                return wait_ms
-            time.sleep(POLL_SECONDS)
+    def _reserve(self, keys: tuple[str, ...], token: str) -> int:
+        try:
+            while True:
+                wait_ms = int(self._acquire(keys=list(keys), args=[
+                    token, self.concurrency, int(self.default_delay * 1000), self.hold_ms,
+                    STALE_MS]))
+                if wait_ms >= 0:
+                    return wait_ms
+                time.sleep(POLL_SECONDS)
+        except BaseException:
+            self._leave_line(keys, token)
+            raise
+
+    def _leave_line(self, keys: tuple[str, ...], token: str) -> None:
+        """Best effort, for a waiter that stops waiting (time limit, shutdown, Redis error):
+        leave the line now rather than hold it up for ``STALE_MS``."""
+        try:
+            self.client.zrem(keys[3], token)
+            self.client.zrem(keys[4], token)
+        except redis.RedisError:
+            pass
 
 
 def _as_origin(url_or_origin: str | Origin) -> Origin:

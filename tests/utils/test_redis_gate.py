@@ -3,6 +3,7 @@ fallback when Redis is unreachable, and which gate the workers choose."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -25,12 +26,14 @@ needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs TEST_REDIS_URL (Re
 ORIGIN = "http://competitor.example.test/"
 
 # One process: ``count`` requests through the gate, each holding its slot ``hold`` seconds;
-# prints [[start, end], ...] (wall clock, shared by the processes of this machine).
+# prints [[start, end], ...] (wall clock, shared by the processes of this machine). Both
+# processes start their loops at the same moment.
 CLIENT = """
 import json, sys, time
 from utils.redis_gate import RedisGate
-url, prefix, count, hold, delay, conc = sys.argv[1:7]
+url, prefix, count, hold, delay, conc, start_at = sys.argv[1:8]
 gate = RedisGate(url, prefix=prefix, default_delay=float(delay), concurrency=int(conc))
+time.sleep(max(0.0, float(start_at) - time.time()))  # both processes begin together
 spans = []
 for _ in range(int(count)):
     with gate.slot("http://competitor.example.test/page"):
@@ -53,18 +56,27 @@ def prefix() -> str:
         client.close()
 
 
-def _two_processes(prefix: str, *, count: int, hold: float, delay: float,
-                   concurrency: int) -> list[list[float]]:
+def _spans_per_process(prefix: str, *, count: int, hold: float, delay: float,
+                       concurrency: int) -> list[list[list[float]]]:
+    import time
+
     argv = [sys.executable, "-c", CLIENT, REDIS_URL, prefix, str(count), str(hold),
-            str(delay), str(concurrency)]
+            str(delay), str(concurrency), str(time.time() + 2.0)]
     procs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
     spans = []
     for proc in procs:
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
-        spans += json.loads(out)
-    return sorted(spans)
+        spans.append(json.loads(out))
+    return spans
+
+
+def _two_processes(prefix: str, *, count: int, hold: float, delay: float,
+                   concurrency: int) -> list[list[float]]:
+    per_process = _spans_per_process(prefix, count=count, hold=hold, delay=delay,
+                                     concurrency=concurrency)
+    return sorted(span for spans in per_process for span in spans)
 
 
 @needs_redis
@@ -75,6 +87,21 @@ def test_two_processes_keep_the_gap_between_requests(prefix: str) -> None:
     # One request at a time, and 0.3 s from the end of one to the start of the next
     # (Redis keeps milliseconds: 5 ms of rounding allowed).
     assert min(gaps) >= 0.3 - 0.005, gaps
+
+
+@needs_redis
+def test_waiting_processes_take_turns(prefix: str) -> None:
+    """The gate serves waiters in arrival order: a process that asks again right after its
+    request does not jump ahead of one already waiting (two hosts crawling one competitor
+    both make progress, instead of one running its whole crawl while the other starves)."""
+    per_process = _spans_per_process(prefix, count=6, hold=0.02, delay=0.1, concurrency=1)
+    order = [who for _, who in sorted((span[0], who) for who, spans in enumerate(per_process)
+                                      for span in spans)]
+    assert len(order) == 12
+    # Until one process has made its last request, both were waiting: no one goes 3 in a row.
+    first_to_finish = min(max(i for i, w in enumerate(order) if w == who) for who in (0, 1))
+    runs = [len(list(run)) for _, run in itertools.groupby(order[:first_to_finish + 1])]
+    assert max(runs) <= 2, order
 
 
 @needs_redis
