@@ -3,7 +3,7 @@
 Same contract as :class:`analysis.politeness.Politeness` (``slot(url)``, ``set_crawl_delay``,
 ``delay_for``): at most ``concurrency`` requests in flight per origin, and ``delay`` seconds
 between the end of one request and the start of the next (and between two starts). The state
-lives in three keys per origin and is changed only by two short Lua scripts, so the check and
+lives in the keys below and is changed only by short Lua scripts, so the check and
 the reservation are atomic across hosts; times come from Redis's own clock (``TIME``), so the
 hosts' clocks do not matter.
 
@@ -31,6 +31,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import redis
 
@@ -102,6 +103,16 @@ return 1
 """
 
 
+class _GateKeys(NamedTuple):
+    """The Redis keys of one gate, in the order the scripts take them (see module doc)."""
+
+    flight: str
+    next: str
+    delay: str
+    line: str
+    seen: str
+
+
 class RedisGate:
     """``with gate.slot(url): <one HTTP request>``, shared through Redis."""
 
@@ -131,7 +142,7 @@ class RedisGate:
                                    max_delay=max_delay)
         # Threads of this process queue for a gate here first, so they wake as soon as a
         # slot frees instead of polling Redis; the Redis scripts then rule between processes.
-        self._local: weakref.WeakValueDictionary[tuple[str, ...], threading.Semaphore] = (
+        self._local: weakref.WeakValueDictionary[_GateKeys, threading.Semaphore] = (
             weakref.WeakValueDictionary())
         self._local_lock = threading.Lock()
         self._acquire = self.client.register_script(_ACQUIRE)
@@ -139,7 +150,7 @@ class RedisGate:
         self._set_delay = self.client.register_script(_SET_DELAY)
         self._last_log = 0.0
 
-    def _keys(self, origin: Origin, address: str | None = None) -> tuple[str, ...]:
+    def _keys(self, origin: Origin, address: str | None = None) -> _GateKeys:
         """(in flight, next start, delay, waiting line, last tries). With ``address`` (where
         the request connects), the slots, the next start and the line belong to (scheme,
         address, port), shared by every hostname on that server; the delay stays the
@@ -147,7 +158,8 @@ class RedisGate:
         scheme, host, port = origin
         base = f"{self.prefix}{scheme}://{host}:{port}"
         gate = f"{self.prefix}{scheme}://{address.lower()}:{port}" if address else base
-        return f"{gate}:flight", f"{gate}:next", f"{base}:delay", f"{gate}:line", f"{gate}:seen"
+        return _GateKeys(f"{gate}:flight", f"{gate}:next", f"{base}:delay", f"{gate}:line",
+                         f"{gate}:seen")
 
     def _redis_down(self, error: Exception, what: str) -> None:
         now = time.monotonic()
@@ -160,10 +172,11 @@ class RedisGate:
         """Apply a robots.txt crawl-delay to an origin, for every host; the delay in force."""
         origin = _as_origin(url_or_origin)
         effective = self.fallback.set_crawl_delay(origin, seconds)
-        _, nxt, delay, *_ = self._keys(origin)
+        keys = self._keys(origin)
         try:
-            self._set_delay(keys=[nxt, delay], args=[int(effective * 1000), self.delay_ttl_ms,
-                                                     int(self.default_delay * 1000)])
+            self._set_delay(keys=[keys.next, keys.delay],
+                            args=[int(effective * 1000), self.delay_ttl_ms,
+                                  int(self.default_delay * 1000)])
         except redis.RedisError as error:
             self._redis_down(error, "the crawl-delay")
         return effective
@@ -172,7 +185,7 @@ class RedisGate:
         """The delay currently applied to an origin."""
         origin = _as_origin(url_or_origin)
         try:
-            value = self.client.get(self._keys(origin)[2])
+            value = self.client.get(self._keys(origin).delay)
         except redis.RedisError:
             return self.fallback.delay_for(origin)
         return int(value) / 1000 if value is not None else self.default_delay
@@ -193,7 +206,7 @@ class RedisGate:
 
     @contextmanager
     def _redis_slot(self, url: str, address: str | None, origin: Origin,
-                    keys: tuple[str, ...]) -> Iterator[None]:
+                    keys: _GateKeys) -> Iterator[None]:
         token = uuid.uuid4().hex
         try:
             wait_ms = self._reserve(keys, token)
@@ -208,11 +221,12 @@ class RedisGate:
             yield
         finally:
             try:
-                self._release(keys=list(keys[:3]), args=[token, int(self.default_delay * 1000)])
+                self._release(keys=[keys.flight, keys.next, keys.delay],
+                              args=[token, int(self.default_delay * 1000)])
             except redis.RedisError as error:  # the slot expires after hold_seconds
                 self._redis_down(error, "releasing a slot")
 
-    def _reserve(self, keys: tuple[str, ...], token: str) -> int:
+    def _reserve(self, keys: _GateKeys, token: str) -> int:
         try:
             while True:
                 wait_ms = int(self._acquire(keys=list(keys), args=[
@@ -221,16 +235,17 @@ class RedisGate:
                 if wait_ms >= 0:
                     return wait_ms
                 time.sleep(POLL_SECONDS)
+        except redis.RedisError:
+            raise  # Redis is away: the line forgets this waiter after STALE_MS
         except BaseException:
             self._leave_line(keys, token)
             raise
 
-    def _leave_line(self, keys: tuple[str, ...], token: str) -> None:
-        """Best effort, for a waiter that stops waiting (time limit, shutdown, Redis error):
-        leave the line now rather than hold it up for ``STALE_MS``."""
+    def _leave_line(self, keys: _GateKeys, token: str) -> None:
+        """Best effort, for a waiter that stops waiting (time limit, shutdown): leave the
+        line now rather than hold it up for ``STALE_MS``."""
         try:
-            self.client.zrem(keys[3], token)
-            self.client.zrem(keys[4], token)
+            self.client.pipeline().zrem(keys.line, token).zrem(keys.seen, token).execute()
         except redis.RedisError:
             pass
 
